@@ -1,0 +1,18 @@
+"""``ec demo``."""
+
+from __future__ import annotations
+
+import click
+
+from expandcontract.cli.app import App, common_options, server_option
+from expandcontract.demo import run_demo
+
+
+@click.command()
+@server_option
+@common_options
+def demo(app: App, server: str | None) -> None:
+    """A short real tour on a throwaway PostgreSQL server (embedded by default)."""
+    say = (lambda _msg: None) if app.json else app.console.print
+    summary = run_demo(server or app.settings.server, say=say)
+    app.emit({"ok": True, **summary}, lambda console: None)

@@ -1,0 +1,88 @@
+"""``ec init`` and ``ec status``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from expandcontract.cli.app import App, common_options
+from expandcontract.dsn import mask_dsn
+from expandcontract.ledger import ExclusiveRun, Ledger
+from expandcontract.runner import RetryPolicy, SafeRunner
+
+
+def open_ledger(app: App) -> tuple[SafeRunner, Ledger]:
+    url = app.settings.require_database_url()
+    runner = SafeRunner(url, policy=RetryPolicy.from_settings(app.settings))
+    return runner, Ledger(runner, app.settings.ledger_schema)
+
+
+@click.command()
+@common_options
+def init(app: App) -> None:
+    """Create (or upgrade) ec's ledger in the target database. Safe to run again."""
+    runner, ledger = open_ledger(app)
+    with runner, ExclusiveRun(runner.conninfo, ledger.schema, "ec init"):
+        before = ledger.version()
+        applied = ledger.ensure()
+        after = ledger.version()
+    data = {
+        "ok": True,
+        "ledger_schema": ledger.schema,
+        "previous_version": before,
+        "version": after,
+        "applied": applied,
+        "database": mask_dsn(runner.conninfo),
+    }
+
+    def render(console: Console) -> None:
+        if not applied:
+            console.print(f"ledger {ledger.schema!r} is up to date (version {after})")
+        elif before is None:
+            console.print(f"created ledger {ledger.schema!r} (version {after})")
+        else:
+            console.print(f"upgraded ledger {ledger.schema!r} from version {before} to {after}")
+
+    app.emit(data, render)
+
+
+@click.command()
+@common_options
+def status(app: App) -> None:
+    """Report the ledger: migrations, their phases and backfills."""
+    runner, ledger = open_ledger(app)
+    with runner:
+        data: dict[str, Any] = {"ok": True, **ledger.status()}
+    app.emit(data, lambda console: render_status(console, data))
+
+
+def render_status(console: Console, data: dict[str, Any]) -> None:
+    console.print(
+        f"database [bold]{data['database']}[/] (PostgreSQL {data['server_version']}), "
+        f"ledger schema [bold]{data['ledger_schema']}[/]",
+        markup=True,
+    )
+    if not data["initialized"]:
+        console.print("no ledger yet: run `ec init` (ec commands that write create it too)")
+        return
+    console.print(f"ledger version {data['ledger_version']} (latest {data['ledger_latest']})")
+    if not data["migrations"]:
+        console.print("no migrations recorded")
+    else:
+        table = Table("migration", "schema", "phase", "active", "updated")
+        for m in data["migrations"]:
+            table.add_row(
+                m["name"], m["base_schema"], m["phase"], str(m["active"]), m["updated_at"]
+            )
+        console.print(table)
+    if data["backfills"]:
+        table = Table("backfill", "table", "status", "rows", "batches", "verified")
+        for b in data["backfills"]:
+            table.add_row(
+                b["name"], b["table"], b["status"], str(b["rows_done"]), str(b["batches"]),
+                str(b["verified"]),
+            )  # fmt: skip
+        console.print(table)

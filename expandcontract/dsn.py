@@ -1,0 +1,80 @@
+"""Connection-string handling; above all, passwords never leave ec unmasked."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, unquote
+
+MASK = "***"
+
+# postgresql://user:secret@host -> the secret part, in URL form.
+_URL_PASSWORD = re.compile(
+    r"(?P<pre>\b[a-z][a-z0-9+.\-]*://[^:/?#@\s]*:)(?P<pw>[^@\s/]*)(?P<post>@)", re.I
+)
+# password=secret or password='sec ret' in key/value DSNs, and ?password=secret in URL queries.
+_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s&]+)", re.I)
+
+
+def mask_dsn(text: str) -> str:
+    """Return ``text`` with every password in URL or key=value form replaced by ``***``.
+
+    Works on whole log lines and error messages too, not only on a bare DSN.
+    """
+
+    def _url(m: re.Match[str]) -> str:
+        # An empty password ("postgres:@host") has nothing to hide; keep it recognisable.
+        return m.group("pre") + (MASK if m.group("pw") else "") + m.group("post")
+
+    masked = _URL_PASSWORD.sub(_url, text)
+    return _KV_PASSWORD.sub(lambda m: m.group("pre") + MASK, masked)
+
+
+def mask_secrets(text: str, secrets: list[str]) -> str:
+    """Mask DSNs and any literal occurrence of known secrets (a password echoed in an error)."""
+    out = mask_dsn(text)
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            for form in {secret, quote(secret, safe=""), unquote(secret)}:
+                out = out.replace(form, MASK)
+    return out
+
+
+def password_of(url: str) -> str | None:
+    """The password embedded in a URL or key=value DSN, if any (used to mask echoes of it)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        value = conninfo_to_dict(url).get("password")
+    except Exception:
+        return None
+    return str(value) if value else None
+
+
+def to_psycopg(url: str) -> str:
+    """Accept SQLAlchemy-style URLs (postgresql+psycopg://) and return one libpq understands."""
+    return re.sub(r"^postgres(?:ql)?\+[a-z0-9_]+://", "postgresql://", url, flags=re.I)
+
+
+def to_sqlalchemy(url: str) -> str:
+    """Return a SQLAlchemy URL that uses the psycopg 3 driver."""
+    return re.sub(r"^postgres(?:ql)?(?:\+[a-z0-9_]+)?://", "postgresql+psycopg://", url, flags=re.I)
+
+
+def with_database(url: str, dbname: str) -> str:
+    """Return ``url`` pointing at another database on the same server (URL or key=value form)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    if "://" not in url:
+        return make_conninfo(url, dbname=dbname)
+    scheme, rest = url.split("://", 1)
+    path_start = rest.find("/")
+    query = ""
+    if "?" in rest:
+        rest, query = rest.split("?", 1)
+        query = "?" + query
+        path_start = rest.find("/")
+    authority = rest if path_start < 0 else rest[:path_start]
+    # Validate that libpq can read what we produce.
+    new = f"{scheme}://{authority}/{quote(dbname, safe='')}{query}"
+    conninfo_to_dict(to_psycopg(new))
+    return new

@@ -1,0 +1,96 @@
+"""The ledger's own schema, as an ordered list of versions. A version is never edited once
+released: changes are new versions, applied in order by ``Ledger.ensure()``."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+
+def _v1(s: sql.Identifier) -> list[sql.Composed]:
+    return [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s),
+        sql.SQL("CREATE TABLE {}.meta (key text PRIMARY KEY, value text NOT NULL)").format(s),
+        sql.SQL(
+            """CREATE TABLE {s}.migrations (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                name text NOT NULL,
+                base_schema text NOT NULL,
+                checksum text NOT NULL,
+                spec jsonb,
+                version_schema text,
+                old_schema text,
+                phase text NOT NULL DEFAULT 'planned',
+                active boolean NOT NULL DEFAULT true,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                host text,
+                os_user text,
+                db_user text NOT NULL DEFAULT current_user,
+                ec_version text,
+                UNIQUE (base_schema, name)
+            )"""
+        ).format(s=s),
+        # One active migration per base schema, enforced by the database itself.
+        sql.SQL(
+            "CREATE UNIQUE INDEX migrations_one_active ON {}.migrations (base_schema) WHERE active"
+        ).format(s),
+        sql.SQL(
+            """CREATE TABLE {s}.phases (
+                migration_id bigint NOT NULL REFERENCES {s}.migrations (id) ON DELETE CASCADE,
+                phase text NOT NULL,
+                status text NOT NULL,
+                started_at timestamptz NOT NULL DEFAULT now(),
+                finished_at timestamptz,
+                error text,
+                host text,
+                os_user text,
+                PRIMARY KEY (migration_id, phase)
+            )"""
+        ).format(s=s),
+        sql.SQL(
+            """CREATE TABLE {s}.steps (
+                migration_id bigint NOT NULL REFERENCES {s}.migrations (id) ON DELETE CASCADE,
+                phase text NOT NULL,
+                key text NOT NULL,
+                description text NOT NULL,
+                statement text,
+                attempts integer,
+                duration_ms double precision,
+                finished_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (migration_id, phase, key)
+            )"""
+        ).format(s=s),
+    ]
+
+
+def _v2(s: sql.Identifier) -> list[sql.Composed]:
+    return [
+        sql.SQL(
+            """CREATE TABLE {s}.backfills (
+                name text PRIMARY KEY,
+                migration_id bigint REFERENCES {s}.migrations (id) ON DELETE CASCADE,
+                table_schema text NOT NULL,
+                table_name text NOT NULL,
+                spec jsonb NOT NULL,
+                checksum text NOT NULL,
+                status text NOT NULL DEFAULT 'pending',
+                cursor jsonb,
+                rows_done bigint NOT NULL DEFAULT 0,
+                batches bigint NOT NULL DEFAULT 0,
+                verified boolean NOT NULL DEFAULT false,
+                error text,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                finished_at timestamptz
+            )"""
+        ).format(s=s),
+    ]
+
+
+# (version, what it adds, statements). Append only.
+VERSIONS = [
+    (1, "migrations, phases and idempotent steps", _v1),
+    (2, "backfill checkpoints", _v2),
+]
+
+LATEST = VERSIONS[-1][0]
