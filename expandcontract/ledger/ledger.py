@@ -300,10 +300,14 @@ class Ledger:
 
 
 def _read_version(conn: Connection, schema: str) -> int | None:
+    # A plain catalog query, not to_regclass(): the syscache can hold a stale "does not exist"
+    # after we waited on an advisory lock (no relation lock means no cache invalidation).
     exists = conn.execute(
-        "SELECT to_regclass(format('%%I.meta', %s::text)) IS NOT NULL", (schema,)
+        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = 'meta'",
+        (schema,),
     ).fetchone()
-    if not exists or not exists[0]:
+    if not exists:
         return None
     row = conn.execute(
         sql.SQL("SELECT value FROM {} WHERE key = 'ledger_version'").format(

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -17,7 +17,7 @@ from expandcontract.dsn import mask_dsn, to_psycopg
 from expandcontract.errors import LockRetryExhausted, StepFailed
 from expandcontract.events import Blocker, EventSink, StatementEvent, log_event
 from expandcontract.runner.blockers import LockWatcher
-from expandcontract.runner.invalid_index import drop_if_invalid
+from expandcontract.runner.invalid_index import drop_if_invalid, is_invalid
 from expandcontract.runner.policy import RetryPolicy, is_retryable
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -145,15 +145,13 @@ class SafeRunner:
                 f"step {step.description!r} mixes a non-transactional statement with others",
                 "split CONCURRENTLY statements into steps of their own",
             )
-        text = "; ".join(s.as_string(self.conn) for s in step.statements)
-        started = time.monotonic()
-        lock_wait = 0.0
-        attempt = 0
-        last_blockers: tuple[Blocker, ...] = ()
+        track = _Tracker(step, "; ".join(s.as_string(self.conn) for s in step.statements))
+        track.transactional = transactional
         while True:
-            attempt += 1
+            track.attempts += 1
             if not transactional and skip_if is not None and skip_if(self.conn):
-                return self._finish(step, text, "skipped", started, attempt - 1, lock_wait, None)
+                track.attempts -= 1
+                return self._finish(track, "skipped", None)
             self._watcher.start(self.conn.info.backend_pid)
             attempt_started = time.monotonic()
             try:
@@ -163,26 +161,25 @@ class SafeRunner:
                     )
                 rows = self._attempt(step, transactional, skip_if, record)
             except psycopg.Error as exc:
-                blockers = self._watcher.stop() or last_blockers
-                last_blockers = blockers
+                track.blockers = self._watcher.stop() or track.blockers
                 # A lock timeout means the whole attempt was spent waiting for the lock.
-                lock_wait += (
+                track.lock_wait_s += (
                     time.monotonic() - attempt_started
                     if isinstance(exc, psycopg.errors.LockNotAvailable)
                     else self._watcher.wait_s
                 )
                 self._drop_leftover_index(step)
-                if not self._should_retry(exc, started, attempt):
-                    self._emit(step, text, "failed", started, attempt, lock_wait, exc, blockers)
-                    raise self._error(step, exc, attempt, started, blockers) from exc
-                self._emit(step, text, "retry", started, attempt, lock_wait, exc, blockers)
-                self._sleep(self._delay_s(attempt, started))
+                if not self._should_retry(exc, track):
+                    self._emit(track, "failed", exc)
+                    raise self._error(track, exc) from exc
+                self._emit(track, "retry", exc)
+                self._sleep(self._delay_s(track))
                 continue
             self._watcher.stop()
-            lock_wait += self._watcher.wait_s
+            track.lock_wait_s += self._watcher.wait_s
             if rows is _SKIPPED:
-                return self._finish(step, text, "skipped", started, attempt, lock_wait, None)
-            return self._finish(step, text, "ok", started, attempt, lock_wait, rows)
+                return self._finish(track, "skipped", None)
+            return self._finish(track, "ok", rows)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -255,43 +252,47 @@ class SafeRunner:
             return step.statement_timeout_ms
         return self.policy.statement_timeout_ms
 
-    def _should_retry(self, exc: BaseException, started: float, attempt: int) -> bool:
+    def _should_retry(self, exc: BaseException, track: _Tracker) -> bool:
         retryable = is_retryable(exc) or (
             isinstance(exc, psycopg.OperationalError)
             and self._conn is not None
             and self._conn.broken
         )
-        elapsed_ms = (time.monotonic() - started) * 1000
         return (
             retryable
-            and attempt < self.policy.max_attempts
-            and (elapsed_ms < self.policy.max_total_ms)
+            and track.attempts < self.policy.max_attempts
+            and track.elapsed_s() * 1000 < self.policy.max_total_ms
         )
 
-    def _delay_s(self, attempt: int, started: float) -> float:
-        remaining_ms = self.policy.max_total_ms - (time.monotonic() - started) * 1000
-        return max(0.0, min(self.policy.delay_ms(attempt), remaining_ms)) / 1000
+    def _delay_s(self, track: _Tracker) -> float:
+        remaining_ms = self.policy.max_total_ms - track.elapsed_s() * 1000
+        return max(0.0, min(self.policy.delay_ms(track.attempts), remaining_ms)) / 1000
 
-    def _error(
-        self,
-        step: Step,
-        exc: psycopg.Error,
-        attempts: int,
-        started: float,
-        blockers: Sequence[Blocker],
-    ) -> Exception:
-        elapsed = time.monotonic() - started
-        pg = mask_dsn(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    def _error(self, track: _Tracker, exc: psycopg.Error) -> Exception:
+        step = track.step
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        pg = mask_dsn(first_line or type(exc).__name__)
+        leftover = ""
+        if (
+            step.creates_index
+            and not self.conn.broken
+            and is_invalid(self.conn, *step.creates_index)
+        ):
+            leftover = (
+                f"; the INVALID index {'.'.join(step.creates_index)} could not be dropped: "
+                "DROP INDEX CONCURRENTLY it before retrying"
+            )
         if is_retryable(exc):
             who = (
-                "; blocked by " + "; ".join(b.describe() for b in blockers)
-                if blockers
+                "; blocked by " + "; ".join(b.describe() for b in track.blockers)
+                if track.blockers
                 else "; the blocking session had already gone when ec looked"
             )
-            pids = ", ".join(str(b.pid) for b in blockers) or "<pid>"
+            pids = ", ".join(str(b.pid) for b in track.blockers) or "<pid>"
             return LockRetryExhausted(
-                f"step {step.description!r} could not take its lock after {attempts} attempt(s) "
-                f"in {elapsed:.1f}s (lock_timeout {self._lock_ms(step)}ms each): {pg}{who}",
+                f"step {step.description!r} could not take its lock after {track.attempts} "
+                f"attempt(s) in {track.elapsed_s():.1f}s (lock_timeout {self._lock_ms(step)}ms "
+                f"each): {pg}{who}{leftover}",
                 f"finish or cancel the blocking session (SELECT pg_cancel_backend({pids})) and "
                 "re-run; ec resumes where it stopped",
             )
@@ -301,51 +302,51 @@ class SafeRunner:
                 "the statement hit statement_timeout; raise --statement-timeout if this is expected"
             )
         return StepFailed(
-            f"step {step.description!r} failed: {pg} [SQLSTATE {exc.sqlstate or '?'}]", hint
+            f"step {step.description!r} failed: {pg} [SQLSTATE {exc.sqlstate or '?'}]{leftover}",
+            hint,
         )
 
     def _finish(
-        self,
-        step: Step,
-        text: str,
-        outcome: str,
-        started: float,
-        attempts: int,
-        lock_wait: float,
-        rows: list[tuple[Any, ...]] | None,
+        self, track: _Tracker, outcome: str, rows: list[tuple[Any, ...]] | None
     ) -> StepResult:
-        self._emit(step, text, outcome, started, attempts, lock_wait, None, ())
+        self._emit(track, outcome, None)
         return StepResult(
-            attempts=attempts,
-            duration_ms=(time.monotonic() - started) * 1000,
-            lock_wait_ms=lock_wait * 1000,
+            attempts=track.attempts,
+            duration_ms=track.elapsed_s() * 1000,
+            lock_wait_ms=track.lock_wait_s * 1000,
             rows=rows,
             skipped=outcome == "skipped",
         )
 
-    def _emit(
-        self,
-        step: Step,
-        text: str,
-        outcome: str,
-        started: float,
-        attempts: int,
-        lock_wait: float,
-        exc: psycopg.Error | None,
-        blockers: Sequence[Blocker],
-    ) -> None:
+    def _emit(self, track: _Tracker, outcome: str, exc: psycopg.Error | None) -> None:
         event = StatementEvent(
-            step=step.description,
-            statement=text,
+            step=track.step.description,
+            statement=track.text,
             outcome=outcome,
-            duration_ms=round((time.monotonic() - started) * 1000, 3),
-            attempts=attempts,
-            lock_wait_ms=round(lock_wait * 1000, 3),
-            transactional=step.transactional is not False,
+            duration_ms=round(track.elapsed_s() * 1000, 3),
+            attempts=track.attempts,
+            lock_wait_ms=round(track.lock_wait_s * 1000, 3),
+            transactional=track.transactional,
             error=None if exc is None else str(exc).strip(),
             sqlstate=None if exc is None else exc.sqlstate,
-            blockers=tuple(blockers),
+            blockers=track.blockers if exc is not None else (),
         )
         self.events.append(event)
         if self.sink is not None:
             self.sink(event)
+
+
+@dataclasses.dataclass
+class _Tracker:
+    """What one ``run()`` has seen so far, across its attempts."""
+
+    step: Step
+    text: str
+    transactional: bool = True
+    attempts: int = 0
+    lock_wait_s: float = 0.0
+    blockers: tuple[Blocker, ...] = ()
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started

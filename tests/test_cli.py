@@ -1,0 +1,126 @@
+"""The ec command line: conventions every command follows (options, --json, exit codes, errors)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from expandcontract import __version__
+from expandcontract.cli import cli
+from expandcontract.ledger import LATEST, ExclusiveRun
+from expandcontract.pytest_plugin import EcDatabase
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)  # no stray pyproject.toml settings
+    monkeypatch.delenv("EC_DATABASE_URL", raising=False)
+
+    def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_version(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("--version")
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_init_then_status_with_options_after_the_subcommand(run, ec_db: EcDatabase) -> None:  # type: ignore[no-untyped-def]
+    before = run("status", "--json", "-d", ec_db.url)
+    assert before.exit_code == 0, before.output
+    assert json.loads(before.output)["initialized"] is False
+
+    first = run("init", "-d", ec_db.url)
+    assert first.exit_code == 0 and "created ledger 'expandcontract'" in first.output
+    again = run("init", "--json", "--database-url", ec_db.url)
+    data = json.loads(again.output)
+    assert data["applied"] == [] and data["version"] == LATEST
+
+    status = json.loads(run("status", "--json", "-d", ec_db.url).output)
+    assert status["initialized"] is True and status["ledger_version"] == LATEST
+    assert status["migrations"] == [] and status["backfills"] == []
+    text = run("status", "-d", ec_db.url)
+    assert "ledger version" in text.output and "no migrations recorded" in text.output
+
+
+def test_database_url_from_env_and_from_pyproject(run, ec_db: EcDatabase, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = run("init", "--json", env={"EC_DATABASE_URL": ec_db.url})
+    assert result.exit_code == 0
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.expandcontract]\ndatabase_url = "{ec_db.url}"\nledger_schema = "from_config"\n'
+    )
+    result = run("init", "--json")
+    assert json.loads(result.output)["ledger_schema"] == "from_config"
+    # flag beats config
+    result = run("status", "--json", "--ledger-schema", "expandcontract")
+    assert json.loads(result.output)["initialized"] is True
+
+
+def test_missing_database_is_a_usage_error_with_a_hint(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("status")
+    assert result.exit_code == 2
+    assert "error: no database to work on" in result.output
+    assert "hint:" in result.output and "EC_DATABASE_URL" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_option_value_is_exit_2(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("status", "--lock-timeout", "soon", "-d", "postgresql://x@127.0.0.1:1/x")
+    assert result.exit_code == 2 and "duration" in result.output
+
+
+def test_unknown_option_is_exit_2(run) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(cli, ["status", "--no-such-flag"])
+    assert result.exit_code == 2
+
+
+def test_connection_error_is_one_line_with_the_password_masked(run) -> None:  # type: ignore[no-untyped-def]
+    url = "postgresql://ec:Hunter2Secret@127.0.0.1:1/app"
+    for args in (("status", "-d", url), ("status", "--json", "-d", url)):
+        result = run(*args)
+        assert result.exit_code == 1
+        assert "Hunter2Secret" not in result.output
+        assert "ec:***@127.0.0.1:1/app" in result.output
+        assert "Traceback" not in result.output
+    data = json.loads(run("status", "--json", "-d", url).output)
+    assert data["ok"] is False and "cannot connect" in data["error"] and data["hint"]
+
+
+def test_verbose_shows_the_traceback(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("status", "-v", "-d", "postgresql://ec:pw12345@127.0.0.1:1/app")
+    assert result.exit_code == 1 and "Traceback" in result.output
+    assert "pw12345" not in result.output
+
+
+def test_init_refuses_while_another_run_holds_the_database(run, ec_db: EcDatabase) -> None:  # type: ignore[no-untyped-def]
+    with ExclusiveRun(ec_db.url, "expandcontract", "ec apply"):
+        result = run("init", "-d", ec_db.url)
+    assert result.exit_code == 1
+    assert "another ec run is already working on this database" in result.output
+
+
+def test_console_script_entry_point(ec_db: EcDatabase) -> None:
+    exe = Path(sys.executable).parent / "ec"
+    out = subprocess.run(
+        [str(exe), "status", "--json", "-d", ec_db.url], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["ok"] is True
+
+
+def test_demo_json(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("demo", "--json", "--server", "embedded")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["ok"] is True and data["server"] == "embedded"
+    assert data["ddl_attempts"] > 1 and data["blocker_pids"]
+    assert data["ledger"]["ledger_version"] == LATEST
+    # The app was never stuck behind ec for much longer than one lock_timeout.
+    assert data["app_query_max_wait_ms"] < data["lock_timeout_ms"] + 400
