@@ -101,10 +101,18 @@ def _flatten(options: list[str]) -> list[str]:
 
 
 def _describe(exc: BaseException) -> str:
+    """docker-py's APIError for a failed pull names the image in the request URL:
+    ``…/images/create?…fromImage=<image>`` (Ryuk's own image when the reaper is enabled)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    lowered = text.lower()
-    if "ryuk" in lowered:
-        return f"the Ryuk reaper image cannot be pulled ({text[:200]})"
-    if "not found" in lowered or "pull access denied" in lowered or "manifest" in lowered:
-        return f"the image is not available locally and cannot be pulled ({text[:200]})"
+    explanation = str(getattr(exc, "explanation", "") or "")
+    if "fromImage=testcontainers" in text:
+        return (
+            "the Ryuk reaper image (testcontainers/ryuk) is not available and cannot be pulled "
+            f"({explanation[:200] or text[:200]})"
+        )
+    if "/images/create" in text or "No such image" in text:
+        return (
+            "the image is not available locally and cannot be pulled "
+            f"({explanation[:200] or text[:200]})"
+        )
     return f"{type(exc).__name__}: {text[:300]}"
