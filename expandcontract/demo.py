@@ -1,9 +1,9 @@
 """``ec demo``: a short, real tour on a throwaway server.
 
-The full expand/backfill/switch/contract walkthrough arrives with the migration engine; until
-then the demo shows the foundation at work: a throwaway server, the ledger, and the safe
-runner retrying an ALTER TABLE politely while a long transaction holds the table, so that
-application queries are never stuck behind ec for longer than lock_timeout.
+1. the safe runner retries an ALTER TABLE politely while a long transaction holds the table,
+   so application queries are never stuck behind ec for longer than lock_timeout;
+2. a migration (rename + type change + NOT NULL + index) through expand, backfill, switch and
+   contract, with the old and the new app version reading and writing at the same time.
 """
 
 from __future__ import annotations
@@ -51,11 +51,18 @@ def run_demo(server_kind: str = "auto", say: Callable[[str], None] = print) -> d
             )
             say("3. created table users with 10,000 rows")
             result, app_max_ms = _alter_under_contention(url, runner, say)
+        retries = [e for e in events if e.outcome == "retry"]
+        blockers = sorted({b.pid for e in retries for b in e.blockers})
+        say(
+            f"   ec took {result.attempts} attempts ({round(result.lock_wait_ms)} ms waiting on "
+            f"locks, blocked by pid {', '.join(map(str, blockers)) or '-'}); the app's slowest "
+            f"query waited {app_max_ms:.0f} ms (lock_timeout {LOCK_TIMEOUT_MS} ms); without "
+            f"lock_timeout it would have stalled for the whole {BLOCKER_SECONDS:.1f} s"
+        )
+        walkthrough = _four_phases(url, say)
         status = ledger_status(url)
     finally:
         server.stop()
-    retries = [e for e in events if e.outcome == "retry"]
-    blockers = sorted({b.pid for e in retries for b in e.blockers})
     summary = {
         "server": server.kind,
         "ddl_attempts": result.attempts,
@@ -63,18 +70,11 @@ def run_demo(server_kind: str = "auto", say: Callable[[str], None] = print) -> d
         "blocker_pids": blockers,
         "lock_timeout_ms": LOCK_TIMEOUT_MS,
         "app_query_max_wait_ms": round(app_max_ms),
+        "migration": walkthrough,
         "ledger": status,
         "seconds": round(time.monotonic() - started, 2),
     }
-    say(
-        f"5. ec took {result.attempts} attempts ({round(result.lock_wait_ms)} ms waiting on locks, "
-        f"blocked by pid {', '.join(map(str, blockers)) or '-'}); the application's slowest "
-        f"query waited {app_max_ms:.0f} ms (lock_timeout is {LOCK_TIMEOUT_MS} ms)"
-    )
-    say("   without lock_timeout the same ALTER would have stalled every query for the "
-        f"whole {BLOCKER_SECONDS:.1f} s the long transaction lasted")  # fmt: skip
-    say("6. the server is gone. The expand/backfill/switch/contract walkthrough will replace "
-        "this tour when the migration engine lands.")  # fmt: skip
+    say(f"done in {time.monotonic() - started:.1f} s; the throwaway server is gone.")
     return summary
 
 
@@ -98,8 +98,10 @@ def _alter_under_contention(
 
     traffic = threading.Thread(target=app_traffic, daemon=True)
     traffic.start()
-    say(f"4. a report job holds users open for {BLOCKER_SECONDS} s; ec runs ALTER TABLE ADD COLUMN "
-        f"with lock_timeout {LOCK_TIMEOUT_MS} ms while the app keeps querying")  # fmt: skip
+    say(
+        f"4. a report job holds users open for {BLOCKER_SECONDS} s; ec runs ALTER TABLE ADD "
+        f"COLUMN with lock_timeout {LOCK_TIMEOUT_MS} ms while the app keeps querying"
+    )
     try:
         result = runner.run(
             Step.of("add column users.status", sql.SQL("ALTER TABLE users ADD COLUMN status text"))
@@ -109,6 +111,75 @@ def _alter_under_contention(
         traffic.join()
         blocker.close()
     return result, worst[0]
+
+
+DEMO_MIGRATION = {
+    "operations": [
+        {"rename_column": {"table": "users", "from": "email", "to": "email_address"}},
+        {
+            "alter_column": {
+                "table": "users",
+                "column": "status",
+                "nullable": False,
+                "up": "coalesce(status, 'active')",
+            }
+        },
+        {
+            "add_column": {
+                "table": "users",
+                "column": {"name": "plan", "type": "text", "nullable": False, "default": "'free'"},
+                "up": "CASE WHEN id % 10 = 0 THEN 'pro' ELSE 'free' END",
+            }
+        },
+        {"create_index": {"name": "users_plan_idx", "table": "users", "columns": ["plan"]}},
+    ]
+}
+
+
+def _four_phases(url: str, say: Callable[[str], None]) -> dict[str, Any]:
+    from expandcontract.config import Settings
+    from expandcontract.engine.api import Engine
+    from expandcontract.engine.backfill import table_backfill
+    from expandcontract.engine.migration import from_spec
+
+    migration = from_spec(DEMO_MIGRATION, default_name="0002_plans")
+    settings = Settings()
+    engine = Engine(url, settings, backfill=table_backfill(url, settings), sink=None)
+    new_schema = migration.schema_for("public")
+    engine.apply(migration, through="expand")
+    say(
+        "5. expand: plan added, email renamed and status made NOT NULL for the new version "
+        f"only; both versions are live (new version: search_path {new_schema}, public)"
+    )
+    with psycopg.connect(to_psycopg(url), autocommit=True) as old:
+        old.execute("INSERT INTO users (id, email) VALUES (10001, 'old-app@example.com')")
+    with psycopg.connect(to_psycopg(url), autocommit=True) as new:
+        new.execute("SELECT set_config('search_path', %s, false)", (f"{new_schema}, public",))
+        new.execute(
+            "INSERT INTO users (id, email_address, plan, status) VALUES"
+            " (10002, 'new-app@example.com', 'pro', 'active')"
+        )
+        engine.apply(migration, through="backfill")
+        seen = new.execute(
+            "SELECT id, email_address, plan, status FROM users WHERE id IN (10, 10001) ORDER BY id"
+        ).fetchall()
+    say(f"6. backfill: 10,000 rows filled and verified; the new version reads {seen}")
+    with psycopg.connect(to_psycopg(url), autocommit=True) as old:
+        row = old.execute("SELECT email FROM users WHERE id = 10002").fetchone()
+    say(f"   the old version reads the new version's insert as email={row[0] if row else None!r}")
+    engine.switch()
+    say(f"7. switch: {new_schema} is current (`ec switch --back` would undo it instantly)")
+    engine.complete()
+    with psycopg.connect(to_psycopg(url), autocommit=True) as conn:
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = 'users'::regclass"
+                " AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+            )
+        ]
+    say(f"8. contract: the table is now {columns}; old columns and triggers are gone")
+    return {"name": migration.name, "new_schema": new_schema, "final_columns": columns}
 
 
 def ledger_status(url: str) -> dict[str, Any]:

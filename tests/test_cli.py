@@ -122,5 +122,6 @@ def test_demo_json(run) -> None:  # type: ignore[no-untyped-def]
     assert data["ok"] is True and data["server"] == "embedded"
     assert data["ddl_attempts"] > 1 and data["blocker_pids"]
     assert data["ledger"]["ledger_version"] == LATEST
+    assert data["migration"]["final_columns"] == ["id", "email_address", "status", "plan"]
     # The app was never stuck behind ec for much longer than one lock_timeout.
     assert data["app_query_max_wait_ms"] < data["lock_timeout_ms"] + 400

@@ -1,23 +1,48 @@
-"""The ``ec`` command line: a thin click layer over the library."""
+"""The ``ec`` command line: a thin click layer over the library.
+
+Commands are imported only when they run, so ``ec lint`` on a warm cache never pays for
+psycopg, SQLAlchemy or sqlglot, and ``ec --help`` stays instant.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from expandcontract import __version__
-from expandcontract.cli.demo import demo
-from expandcontract.cli.ledger_cmds import init, status
+
+COMMANDS = {
+    "init": ("expandcontract.cli.ledger_cmds", "init"),
+    "status": ("expandcontract.cli.ledger_cmds", "status"),
+    "plan": ("expandcontract.cli.migrate_cmds", "plan"),
+    "apply": ("expandcontract.cli.migrate_cmds", "apply"),
+    "switch": ("expandcontract.cli.migrate_cmds", "switch"),
+    "complete": ("expandcontract.cli.migrate_cmds", "complete"),
+    "rollback": ("expandcontract.cli.migrate_cmds", "rollback"),
+    "backfill": ("expandcontract.cli.backfill_cmd", "backfill"),
+    "lint": ("expandcontract.cli.lint_cmd", "lint"),
+    "demo": ("expandcontract.cli.demo", "demo"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module, attr = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="ec")
 def cli() -> None:
     """expandcontract: zero-downtime PostgreSQL schema changes."""
-
-
-cli.add_command(init)
-cli.add_command(status)
-cli.add_command(demo)
 
 
 def main() -> None:

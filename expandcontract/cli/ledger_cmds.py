@@ -52,10 +52,11 @@ def init(app: App) -> None:
 @click.command()
 @common_options
 def status(app: App) -> None:
-    """Report the ledger: migrations, their phases and backfills."""
-    runner, ledger = open_ledger(app)
-    with runner:
-        data: dict[str, Any] = {"ok": True, **ledger.status()}
+    """The active migration (phase, old and new version schemas), the ledger and backfills."""
+    from expandcontract.engine.api import Engine
+
+    url = app.settings.require_database_url()
+    data: dict[str, Any] = {"ok": True, **Engine(url, app.settings, sink=None).status()}
     app.emit(data, lambda console: render_status(console, data))
 
 
@@ -69,6 +70,13 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
         console.print("no ledger yet: run `ec init` (ec commands that write create it too)")
         return
     console.print(f"ledger version {data['ledger_version']} (latest {data['ledger_latest']})")
+    if data.get("migration"):
+        console.print(
+            f"active migration [bold]{data['migration']}[/] in phase {data['phase']}: old version "
+            f"reads {data['old_schema']}, new version {data['new_schema']}; current is "
+            f"{data['current_schema']}",
+            markup=True,
+        )
     if not data["migrations"]:
         console.print("no migrations recorded")
     else:

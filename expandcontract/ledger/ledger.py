@@ -138,6 +138,55 @@ class Ledger:
         assert record is not None
         return record
 
+    def migration_by_name(self, base_schema: str, name: str) -> MigrationRecord | None:
+        rows = self._migrations(
+            sql.SQL("WHERE base_schema = %s AND name = %s"), (base_schema, name)
+        )
+        return rows[0] if rows else None
+
+    def restart_migration(
+        self,
+        migration_id: int,
+        *,
+        checksum: str,
+        spec: Any,
+        version_schema: str | None,
+        old_schema: str | None,
+    ) -> MigrationRecord:
+        """Re-activate a rolled-back migration for a fresh start: its steps, phases and
+        backfill progress are cleared so nothing from the earlier attempt is skipped."""
+        with self.runner.transaction() as conn:
+            for table in ("steps", "phases"):
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE migration_id = %s").format(self._t(table)),
+                    (migration_id,),
+                )
+            if (self.version() or 0) >= 2:
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE migration_id = %s").format(self._t("backfills")),
+                    (migration_id,),
+                )
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET active = true, checksum = %s, spec = %s, version_schema = %s,"
+                    " old_schema = %s, phase = 'planned', updated_at = now(), host = %s,"
+                    " os_user = %s, ec_version = %s WHERE id = %s"
+                ).format(self._t("migrations")),
+                (
+                    checksum,
+                    Jsonb(spec),
+                    version_schema,
+                    old_schema,
+                    socket.gethostname(),
+                    _os_user(),
+                    __version__,
+                    migration_id,
+                ),
+            )
+        record = self.migration(migration_id)
+        assert record is not None
+        return record
+
     def migration(self, migration_id: int) -> MigrationRecord | None:
         rows = self._migrations(sql.SQL("WHERE id = %s"), (migration_id,))
         return rows[0] if rows else None

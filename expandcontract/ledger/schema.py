@@ -87,10 +87,70 @@ def _v2(s: sql.Identifier) -> list[sql.Composed]:
     ]
 
 
+def _v3(s: sql.Identifier) -> list[sql.Composed]:
+    return [
+        sql.SQL(
+            """ALTER TABLE {s}.backfills
+                ADD COLUMN key_kind text,
+                ADD COLUMN key_columns jsonb,
+                ADD COLUMN requested text,
+                ADD COLUMN throttle_reason text,
+                ADD COLUMN throttle_ms bigint NOT NULL DEFAULT 0,
+                ADD COLUMN rows_scanned bigint NOT NULL DEFAULT 0,
+                ADD COLUMN stragglers bigint NOT NULL DEFAULT 0,
+                ADD COLUMN total_estimate bigint,
+                ADD COLUMN started_at timestamptz"""
+        ).format(s=s),
+        # Work queue: key ranges claimed with FOR UPDATE SKIP LOCKED and fenced by a lease token.
+        sql.SQL(
+            """CREATE TABLE {s}.backfill_ranges (
+                backfill text NOT NULL REFERENCES {s}.backfills (name) ON DELETE CASCADE,
+                phase text NOT NULL,
+                range_no integer NOT NULL,
+                lo jsonb,
+                hi jsonb,
+                cursor jsonb,
+                status text NOT NULL DEFAULT 'pending',
+                owner text,
+                lease_token uuid,
+                lease_expires timestamptz,
+                claims integer NOT NULL DEFAULT 0,
+                rows_scanned bigint NOT NULL DEFAULT 0,
+                rows_updated bigint NOT NULL DEFAULT 0,
+                batches bigint NOT NULL DEFAULT 0,
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (backfill, phase, range_no)
+            )"""
+        ).format(s=s),
+        # One row per committed batch, written in the batch's own transaction.
+        sql.SQL(
+            """CREATE TABLE {s}.backfill_batches (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                backfill text NOT NULL REFERENCES {s}.backfills (name) ON DELETE CASCADE,
+                phase text NOT NULL,
+                range_no integer NOT NULL,
+                from_key jsonb,
+                to_key jsonb,
+                batch_size integer NOT NULL,
+                rows_scanned integer NOT NULL,
+                rows_updated integer NOT NULL,
+                duration_ms double precision NOT NULL,
+                attempts integer NOT NULL,
+                worker text,
+                finished_at timestamptz NOT NULL DEFAULT now()
+            )"""
+        ).format(s=s),
+        sql.SQL(
+            "CREATE INDEX backfill_batches_by_name ON {}.backfill_batches (backfill, id)"
+        ).format(s),
+    ]
+
+
 # (version, what it adds, statements). Append only.
 VERSIONS = [
     (1, "migrations, phases and idempotent steps", _v1),
     (2, "backfill checkpoints", _v2),
+    (3, "backfill ranges, leases and batch records", _v3),
 ]
 
 LATEST = VERSIONS[-1][0]

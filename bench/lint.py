@@ -1,0 +1,170 @@
+"""Benchmark `ec lint` against squawk on the same corpus of migration files.
+
+Builds (or takes, with --corpus DIR) >= 1000 realistic migration files, then measures wall time
+of: squawk (pip squawk-cli, not an ec dependency), `ec lint` cold (empty cache) and `ec lint`
+warm (every file a cache hit). Prints one table with ratios measured in this run.
+
+    .venv/bin/pip install squawk-cli     # for the comparison only
+    .venv/bin/python bench/lint.py [--files 1000] [--repeat 5] [--corpus DIR]
+
+Targets (issue 5): cold <= 3x squawk, warm <= 1x squawk.
+
+Conditions, so the numbers mean what a user sees: ec's bytecode is compiled first (as
+``pip install`` does; a checkout with PYTHONDONTWRITEBYTECODE=1 would otherwise recompile every
+module on every run), and the corpus files are dated a day back (committed migrations are not
+written during the run; files modified in the last 2 s are re-hashed on purpose, see
+expandcontract/lint/cache.py). "ec 1 edit" is a warm run after one file changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TABLES = ["users", "orders", "invoices", "events", "accounts", "sessions", "payments", "items"]
+COLUMNS = ["status", "email", "note", "amount", "created_at", "tenant_id", "score", "flags"]
+
+
+def _statement(rng: random.Random, n: int) -> str:
+    t, c = rng.choice(TABLES), rng.choice(COLUMNS)
+    forms = [
+        f"ALTER TABLE {t} ADD COLUMN {c}_{n} text;",
+        f"ALTER TABLE {t} ADD COLUMN {c}_{n} uuid DEFAULT gen_random_uuid();",
+        f"ALTER TABLE {t} ADD COLUMN {c}_{n} integer NOT NULL DEFAULT 0;",
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {t}_{c}_{n}_idx ON {t} ({c});",
+        f"CREATE INDEX {t}_{c}_{n}_idx ON {t} ({c});",
+        f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL;",
+        f"ALTER TABLE {t} ALTER COLUMN {c} TYPE bigint USING {c}::bigint;",
+        f"ALTER TABLE {t} ADD CONSTRAINT {t}_{c}_{n}_chk CHECK ({c} IS NOT NULL) NOT VALID;",
+        f"ALTER TABLE {t} VALIDATE CONSTRAINT {t}_{c}_{n}_chk;",
+        f"ALTER TABLE {t} ADD CONSTRAINT {t}_{n}_fk FOREIGN KEY (user_id) REFERENCES users (id);",
+        f"UPDATE {t} SET {c} = 'x' WHERE id BETWEEN {n} AND {n + 1000};",
+        f"ALTER TABLE {t} DROP COLUMN IF EXISTS old_{c}_{n};",
+        f"ALTER TABLE {t} RENAME COLUMN {c} TO {c}_v{n};",
+        f"COMMENT ON COLUMN {t}.{c} IS 'migration {n}';",
+        f"DROP INDEX CONCURRENTLY IF EXISTS {t}_{c}_old_idx;",
+        f"CREATE TABLE IF NOT EXISTS {t}_archive_{n} (id bigint PRIMARY KEY, payload jsonb, "
+        f"created_at timestamptz NOT NULL DEFAULT now());",
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'mood_{n}') THEN "
+        f"CREATE TYPE mood_{n} AS ENUM ('a', 'b'); END IF; END $$;",
+        f"CREATE OR REPLACE FUNCTION {t}_touch_{n}() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
+        f"BEGIN\n  NEW.updated_at := now();\n  RETURN NEW;\nEND;\n$fn$;",
+        f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT 'active';",
+        f"REFRESH MATERIALIZED VIEW CONCURRENTLY {t}_stats;",
+    ]
+    return rng.choice(forms)
+
+
+def build_corpus(root: Path, files: int, seed: int = 5) -> list[Path]:
+    rng = random.Random(seed)
+    paths: list[Path] = []
+    for i in range(files):
+        lines = ["SET lock_timeout = '2s';", "SET statement_timeout = '30s';"]
+        if rng.random() < 0.3:
+            lines.append("BEGIN;")
+        lines += [_statement(rng, i * 10 + k) for k in range(rng.randint(2, 12))]
+        if lines[2] == "BEGIN;":
+            lines.append("COMMIT;")
+        text = "\n".join(lines) + "\n"
+        if i % 10 == 0:  # some templated migrations (dbt/flyway-placeholder style)
+            text = text.replace("ALTER TABLE users", "ALTER TABLE {{ schema }}.users", 1)
+        path = root / f"{i:05d}_migration.sql"
+        path.write_text(f"-- migration {i}\n{text}")
+        paths.append(path)
+    return paths
+
+
+_API_WARM = (
+    "import sys\n"
+    "from expandcontract.lint.api import run_lint\n"
+    "from expandcontract.lint.output import render\n"
+    "reports, _ = run_lint([sys.argv[1]])\n"
+    "sys.stdout.write(render(reports, 'json'))\n"
+)
+
+
+def _time(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=False)  # fmt: skip
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--corpus", type=Path, help="lint this folder instead of generating one")
+    args = parser.parse_args()
+    bindir = Path(sys.executable).parent
+    ec = str(bindir / "ec") if (bindir / "ec").exists() else "ec"
+    squawk = str(bindir / "squawk") if (bindir / "squawk").exists() else shutil.which("squawk")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corpus = args.corpus or work / "migrations"
+        if args.corpus is None:
+            corpus.mkdir()
+            build_corpus(corpus, args.files)
+        files = sorted(str(p) for p in corpus.rglob("*.sql"))
+        day_ago = time.time() - 86_400
+        if args.corpus is None:
+            for f in files:
+                os.utime(f, (day_ago, day_ago))
+        import expandcontract
+
+        compileall.compile_dir(Path(expandcontract.__file__).parent, quiet=1)
+        statements = sum(Path(f).read_text().count(";") for f in files)
+        env = dict(os.environ)
+        results: dict[str, list[float]] = {"squawk": [], "ec cold": [], "ec warm": [],
+                                           "ec 1 edit": [], "ec start": [],
+                                           "api warm": []}  # fmt: skip
+        for run in range(args.repeat):
+            if squawk:
+                results["squawk"].append(_time([squawk, "--reporter", "json", *files], env, work))
+            cache = work / f"cache{run}"
+            env["EC_LINT_CACHE_DIR"] = str(cache)
+            results["ec cold"].append(_time([ec, "lint", str(corpus), "--json"], env, work))
+            results["ec warm"].append(_time([ec, "lint", str(corpus), "--json"], env, work))
+            if args.corpus is None:  # never edit a corpus the user handed us
+                edited = Path(files[run % len(files)])
+                edited.write_text(edited.read_text() + f"-- edited in run {run}\n")
+                results["ec 1 edit"].append(_time([ec, "lint", str(corpus), "--json"], env, work))
+                # by the next repeat the edit is old news, as in real use (a file modified less
+                # than 2 s ago is re-hashed, and the index rewritten, on every run by design)
+                os.utime(edited, (day_ago, day_ago))
+            # CLI start-up alone (imports of every ec command), for reading the warm number
+            results["ec start"].append(_time([ec, "--version"], env, work))
+            # the same warm lint through the library, without the ec CLI's start-up
+            api = [sys.executable, "-c", _API_WARM, str(corpus)]
+            results["api warm"].append(_time(api, env, work))
+        print(f"corpus: {len(files)} files, ~{statements} statements; "
+              f"median of {args.repeat} runs; {os.cpu_count()} CPUs")  # fmt: skip
+        base = statistics.median(results["squawk"]) if results["squawk"] else None
+        print(
+            f"| {'run':<9} | {'median wall (s)':>15} | {'min (s)':>8} | {'vs squawk':>9} | target |"
+        )
+        print(f"|{'-' * 11}|{'-' * 17}|{'-' * 10}|{'-' * 11}|--------|")
+        targets = {"squawk": "", "ec cold": "<= 3x", "ec warm": "<= 1x", "ec 1 edit": "",
+                   "ec start": "", "api warm": ""}  # fmt: skip
+        for name, times in results.items():
+            if not times:
+                print(f"| {name:<9} | {'not installed':>15} | {'':>8} | {'':>9} |        |")
+                continue
+            med = statistics.median(times)
+            ratio = f"{med / base:.2f}x" if base else "n/a"
+            row = f"| {name:<9} | {med:>15.3f} | {min(times):>8.3f} | {ratio:>9} |"
+            print(f"{row} {targets[name]:<6} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""The library API: ``run_backfill`` (also resumes); status and control live in
+``control.py``. The migration engine calls this for every copy."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from psycopg import sql
+
+from expandcontract.backfill.control import (
+    backfill_status,
+    cancel_backfill,
+    pause_backfill,
+    resume_backfill,
+)
+from expandcontract.backfill.coordinator import Coordinator
+from expandcontract.backfill.errors import BackfillCancelled, BackfillFailed
+from expandcontract.backfill.keys import KeyInfo
+from expandcontract.backfill.metrics import MetricsServer
+from expandcontract.backfill.progress import Event, ProgressTracker
+from expandcontract.backfill.ranges import estimate_rows, plan_ranges
+from expandcontract.backfill.settings import BackfillSettings
+from expandcontract.backfill.spec import BackfillSpec
+from expandcontract.backfill.store import (
+    PHASE_BACKFILL,
+    PHASE_VERIFY,
+    Store,
+)
+from expandcontract.backfill.throttles.base import ProbeContext
+from expandcontract.backfill.throttles.sessions import count_active
+from expandcontract.backfill.validate import Target, resolve
+from expandcontract.backfill.worker import application_name, worker_id
+from expandcontract.dsn import to_psycopg
+from expandcontract.ledger import Ledger
+from expandcontract.runner import SafeRunner
+from expandcontract.runner.runner import Connection, connect
+
+_POLL_S = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillResult:
+    name: str
+    table: str
+    status: str
+    rows_updated: int
+    rows_scanned: int
+    batches: int
+    stragglers: int
+    duration_s: float
+    throttled_s: float
+    verified: bool
+    key_kind: str
+    key: str
+    workers: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _ensure_ledger(url: str, ledger_schema: str) -> None:
+    with SafeRunner(url, sink=None) as runner:
+        Ledger(runner, ledger_schema).ensure()
+
+
+def run_backfill(
+    url: str,
+    *,
+    table: str,
+    assignments: Mapping[str, str],
+    where: str | None = None,
+    keys: Sequence[str] | None = None,
+    name: str | None = None,
+    schema: str = "public",
+    settings: BackfillSettings | None = None,
+    migration_id: int | None = None,
+    on_progress: Callable[[Event], None] | None = None,
+    ledger_schema: str = "expandcontract",
+    metrics_port: int | None = None,
+    tracker: ProgressTracker | None = None,
+) -> BackfillResult:
+    """Backfill ``table`` in batches; re-running with the same name resumes exactly.
+
+    Raises BackfillInputError (nothing updated) for bad input, BackfillRowError naming the
+    key of a row the expression fails on, BackfillFailed / BackfillCancelled otherwise;
+    in every case the committed batches stay committed and a re-run continues after them.
+    """
+    settings = settings or BackfillSettings()
+    spec = BackfillSpec.build(
+        table=table, assignments=assignments, schema=schema, where=where, keys=keys
+    )
+    name = name or spec.default_name()
+    url = to_psycopg(url)
+    store = Store(ledger_schema, name, worker_id())
+    started = time.monotonic()
+    with connect(url, application_name=application_name(name)) as conn:
+        target = resolve(conn, spec, lock_timeout_ms=max(2000, settings.lock_timeout_ms))
+        _ensure_ledger(url, ledger_schema)
+        total = estimate_rows(conn, target.table, target.oid)
+        with conn.transaction():
+            new = store.create_or_check(
+                conn, spec=spec.as_dict(), checksum=spec.checksum, table_schema=spec.schema,
+                table_name=spec.table, key=target.key.as_dict(), key_kind=target.key.kind,
+                migration_id=migration_id, total_estimate=total,
+            )  # fmt: skip
+            if new:
+                count = settings.workers * settings.ranges_per_worker if settings.workers > 1 else 1
+                store.add_ranges(
+                    conn,
+                    PHASE_BACKFILL,
+                    plan_ranges(conn, target.table, target.oid, target.key, count),
+                )
+            row = store.row(conn)
+            assert row is not None
+            if row["status"] == "done" and row["verified"]:
+                return _result(row, target, started, 0.0, settings.workers)
+            keep = "pause" if row["requested"] == "pause" else None
+            store.set_status(conn, "running", requested=keep, error=None)
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET started_at = COALESCE(started_at, now()) WHERE name = %s"
+                ).format(store.t("backfills")),
+                (name,),
+            )
+        baseline = count_active(ProbeContext(conn, target.oid, application_name(name)))
+    tracker = tracker or ProgressTracker(name, target.qualified, target.key.kind, total)
+    if target.key.kind == "integer" and settings.workers == 1 and new:
+        tracker.key_span = _key_span(url, target)
+    tracker.seed(int(row["rows_scanned"]), int(row["rows_done"]), int(row["batches"]))
+
+    def emit(event: str, data: dict[str, Any]) -> None:
+        record: Event = {"event": event, "name": name, **data}
+        tracker.observe(record)
+        if on_progress is not None:
+            on_progress(record)
+
+    emit("start", {"table": target.qualified, "key": target.key.describe(),
+                   "key_kind": target.key.kind, "resumed": not new, "workers": settings.workers,
+                   "rows_estimate": total})  # fmt: skip
+    metrics = MetricsServer(tracker, metrics_port) if metrics_port is not None else None
+    if metrics is not None:
+        metrics.__enter__()
+        emit("metrics", {"port": metrics.port})
+    coordinator = Coordinator(url, ledger_schema, name, target, settings, emit, baseline)
+    try:
+        throttled = coordinator.run_phase(PHASE_BACKFILL)
+        verified = False
+        if settings.verify:
+            with connect(url, application_name=application_name(name)) as conn:
+                sweep = _sweep_target(conn, target, settings.verify_by)
+                store.add_ranges(
+                    conn, PHASE_VERIFY, [(0, None) if sweep.key.is_ctid else (None, None)]
+                )
+            emit("phase", {"phase": PHASE_VERIFY, "by": sweep.key.kind})
+            throttled += coordinator.run_phase(PHASE_VERIFY, workers=1, target=sweep)
+            verified = True
+        with connect(url, application_name=application_name(name)) as conn:
+            store.set_status(conn, "done", verified=verified, throttle_reason=None)
+            final = store.row(conn)
+        assert final is not None
+        result = _result(final, target, started, throttled, settings.workers)
+        emit("done", result.as_dict())
+        return result
+    except BackfillCancelled as exc:
+        _finish(url, store, "cancelled", exc.message, clear_request=True)
+        emit("error", {"status": "cancelled", "error": exc.message})
+        raise
+    except BackfillFailed as exc:
+        _finish(url, store, "failed", exc.message)
+        emit("error", {"status": "failed", "error": exc.message})
+        raise
+    except KeyboardInterrupt:
+        _finish(url, store, "interrupted", "interrupted")
+        raise
+    finally:
+        if metrics is not None:
+            metrics.__exit__(None, None, None)
+
+
+def _key_span(url: str, target: Target) -> tuple[int, int] | None:
+    """min/max of a single integer key (two index probes), to refine the progress total."""
+    column = sql.Identifier(target.key.columns[0])
+    with connect(url, application_name="ec-backfill-progress") as conn:
+        row = conn.execute(
+            sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(c=column, t=target.table)
+        ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), int(row[1])
+
+
+def _sweep_target(conn: Connection, target: Target, verify_by: str) -> Target:
+    """The verification sweep pages by ctid when the server has TID Range Scans (PG 14+)."""
+    by_ctid = verify_by == "ctid" or (verify_by == "auto" and conn.info.server_version >= 140000)
+    if not by_ctid or target.key.is_ctid:
+        return target
+    ctid = KeyInfo((), (), "ctid")
+    return dataclasses.replace(target, key=ctid, batch=dataclasses.replace(target.batch, key=ctid))
+
+
+def _finish(
+    url: str, store: Store, status: str, error: str, *, clear_request: bool = False
+) -> None:
+    try:
+        with connect(url, application_name=application_name(store.name)) as conn:
+            extra: dict[str, Any] = {"error": error, "throttle_reason": None}
+            if clear_request:
+                extra["requested"] = None
+            store.set_status(conn, status, **extra)
+    except Exception:  # reporting the original failure matters more than recording it
+        return
+
+
+def _result(
+    row: Mapping[str, Any], target: Target, started: float, throttled: float, workers: int
+) -> BackfillResult:
+    return BackfillResult(
+        name=str(row["name"]),
+        table=target.qualified,
+        status=str(row["status"]),
+        rows_updated=int(row["rows_done"]),
+        rows_scanned=int(row["rows_scanned"]),
+        batches=int(row["batches"]),
+        stragglers=int(row["stragglers"]),
+        duration_s=round(time.monotonic() - started, 3),
+        throttled_s=round(
+            max(throttled, int(row["throttle_ms"]) / 1000 if workers > 1 else throttled), 3
+        ),
+        verified=bool(row["verified"]),
+        key_kind=target.key.kind,
+        key=target.key.describe(),
+        workers=workers,
+    )
+
+
+__all__ = [
+    "BackfillResult",
+    "backfill_status",
+    "cancel_backfill",
+    "pause_backfill",
+    "resume_backfill",
+    "run_backfill",
+]

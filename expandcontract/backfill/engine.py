@@ -1,0 +1,249 @@
+"""Work through one claimed range: throttle, size, run and checkpoint batches, recover from
+timeouts (split and retry), lost connections (reconnect, reload the committed cursor) and
+failing rows (bisect down to the one row and name its key)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from expandcontract.backfill.batches import BatchOutcome, ctid_batch, keyset_batch
+from expandcontract.backfill.errors import BackfillFailed, BackfillRowError
+from expandcontract.backfill.settings import BackfillSettings
+from expandcontract.backfill.sizing import BatchSizer
+from expandcontract.backfill.statements import Bounds, Cursor, tid
+from expandcontract.backfill.store import Claim, Store
+from expandcontract.backfill.throttles import BlockingWatch, Governor, RateCap
+from expandcontract.backfill.validate import Target
+from expandcontract.dsn import mask_dsn
+from expandcontract.runner.runner import Connection
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+_TIMEOUTS = (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)
+_TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+_ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = mask_dsn(str(exc).strip())
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@dataclasses.dataclass
+class RangeStats:
+    batches: int = 0
+    scanned: int = 0
+    updated: int = 0
+
+
+class RangeRunner:
+    """One worker's batch loop; the connection factory lets it reconnect after a loss."""
+
+    def __init__(
+        self,
+        *,
+        connect: Callable[[], Connection],
+        target: Target,
+        store: Store,
+        settings: BackfillSettings,
+        sizer: BatchSizer,
+        governor: Governor,
+        watch: BlockingWatch | None,
+        rate: RateCap | None,
+        emit: Emit,
+        rows_per_page: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._connect = connect
+        self._conn: Connection | None = None
+        self.target = target
+        self.store = store
+        self.settings = settings
+        self.sizer = sizer
+        self.governor = governor
+        self.watch = watch
+        self.rate = rate
+        self.emit = emit
+        self.rows_per_page = rows_per_page
+        self._sleep = sleep
+        self._pending_throttle_ms = 0.0
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def run(self, claim: Claim) -> RangeStats:
+        stats = RangeStats()
+        cursor: Cursor = claim.cursor
+        # A failing row is found by bisection: batches stay under this ceiling meanwhile.
+        ceiling: int | None = None
+        self.emit("range", {"phase": claim.phase, "range": claim.range_no, "cursor": cursor})
+        while True:
+            self._pending_throttle_ms += self.governor.wait_until_clear() * 1000
+            outcome, cursor, ceiling = self._batch_with_retries(claim, cursor, ceiling)
+            if outcome.done:
+                break
+            stats.batches += 1
+            stats.scanned += outcome.scanned
+            stats.updated += outcome.updated
+            self.sizer.observe(outcome.effort, outcome.duration_ms)
+            if self.watch is not None and self.watch.batch_seen:
+                # This batch made application sessions wait: halve it, and stop growing
+                # past that size for the rest of the run (fewer rows locked at a time).
+                self.sizer.shrink(cap=True)
+            self.emit(
+                "batch",
+                {
+                    "phase": claim.phase,
+                    "range": claim.range_no,
+                    "rows_scanned": outcome.scanned,
+                    "rows_updated": outcome.updated,
+                    "duration_ms": round(outcome.duration_ms, 3),
+                    "next_batch_size": self.sizer.size,
+                    "cursor": cursor,
+                },
+            )
+            self._pace(outcome)
+        self._finish_range(claim)
+        self.emit("range_done", {"phase": claim.phase, "range": claim.range_no})
+        return stats
+
+    def _finish_range(self, claim: Claim) -> None:
+        """Mark the range done; a connection lost here is retried like a batch."""
+        for failures in range(1, self.settings.max_attempts + 1):
+            try:
+                self.store.finish_range(self.conn, claim)
+                return
+            except psycopg.OperationalError as exc:
+                self._give_up_after(failures, claim.cursor, exc)
+                self.close()
+                self._backoff(failures)
+
+    def _pace(self, outcome: BatchOutcome) -> None:
+        delay = self.settings.nice_ratio * outcome.duration_ms / 1000
+        if self.rate is not None:
+            rate_delay = self.rate.delay_after(outcome.scanned)
+            if rate_delay > delay:
+                delay = rate_delay
+                self.emit(
+                    "throttle",
+                    {"reasons": ["rate"], "detail": f"rate cap, sleeping {rate_delay:.3f}s",
+                     "sleep_s": round(rate_delay, 3)},
+                )  # fmt: skip
+        if delay > 0:
+            self._sleep(delay)
+            self._pending_throttle_ms += delay * 1000
+            self.governor.throttled_s += delay
+
+    def _run_once(self, claim: Claim, cursor: Cursor, size: int, attempts: int) -> BatchOutcome:
+        common: dict[str, Any] = {
+            "store": self.store,
+            "lock_ms": self.settings.lock_timeout_ms,
+            "stmt_ms": self.settings.batch_statement_timeout_ms,
+            "lease_s": self.settings.lease_s,
+            "attempts": attempts,
+            "throttle_ms": self._pending_throttle_ms,
+        }
+        if self.watch is not None:
+            self.watch.start()
+        try:
+            if self.target.key.is_ctid:
+                return ctid_batch(
+                    self.conn, self.target.batch, claim, cursor, size,
+                    rows_per_page=self.rows_per_page, **common,
+                )  # fmt: skip
+            return keyset_batch(self.conn, self.target.batch, claim, cursor, size, **common)
+        finally:
+            if self.watch is not None:
+                self.watch.stop()
+
+    def _batch_with_retries(
+        self, claim: Claim, cursor: Cursor, ceiling: int | None
+    ) -> tuple[BatchOutcome, Cursor, int | None]:
+        failures = 0
+        attempts = 0
+        while True:
+            attempts += 1
+            size = self.sizer.size if ceiling is None else min(self.sizer.size, ceiling)
+            try:
+                outcome = self._run_once(claim, cursor, size, attempts)
+            except _ROW_ERRORS as exc:
+                if size > 1:
+                    ceiling = max(1, size // 2)
+                    self.emit("split", {"reason": "row error", "next_batch_size": ceiling,
+                                        "error": _first_line(exc)})  # fmt: skip
+                    continue
+                raise self._row_error(cursor, claim, exc) from None
+            except _TIMEOUTS as exc:
+                failures += 1
+                self._give_up_after(failures, cursor, exc)
+                self.sizer.split()
+                self.emit("split", {"reason": type(exc).__name__, "error": _first_line(exc),
+                                    "next_batch_size": self.sizer.size})  # fmt: skip
+                self._backoff(failures)
+                continue
+            except (*_TRANSIENT, psycopg.OperationalError) as exc:
+                # A lost connection (pg_terminate_backend, failover): the batch may or may not
+                # have committed, so the committed cursor in the ledger is the truth.
+                failures += 1
+                self._give_up_after(failures, cursor, exc)
+                self.emit("retry", {"error": _first_line(exc), "attempt": failures})
+                self._backoff(failures)
+                if self.conn.broken or isinstance(exc, psycopg.OperationalError):
+                    self.close()
+                cursor = self.store.reload(self.conn, claim)
+                continue
+            self._pending_throttle_ms = 0.0
+            return outcome, (outcome.last if not outcome.done else cursor), ceiling
+
+    def _give_up_after(self, failures: int, cursor: Cursor, exc: BaseException) -> None:
+        if failures >= self.settings.max_attempts:
+            raise BackfillFailed(
+                f"batch after key {cursor} failed {failures} times in a row: {_first_line(exc)}",
+                "the committed batches are kept; fix the cause (locks, timeouts) and re-run "
+                "`ec backfill run` with the same name to resume",
+            ) from None
+
+    def _backoff(self, failures: int) -> None:
+        window = min(5.0, 0.05 * 2**failures)
+        self._sleep(random.uniform(window / 4, window))
+
+    def _row_error(self, cursor: Cursor, claim: Claim, exc: BaseException) -> BackfillRowError:
+        key = self._failing_key(cursor, claim)
+        where = self.target.qualified
+        return BackfillRowError(
+            f"row {key} of {where} makes the backfill fail: {_first_line(exc)}",
+            "fix that row (or make the expression handle it) and re-run with the same name: "
+            "the rows before it are done and kept",
+            key=key,
+        )
+
+    def _failing_key(self, cursor: Cursor, claim: Claim) -> str:
+        key = self.target.key
+        try:
+            if self.conn.broken:
+                self.close()
+            if key.is_ctid:
+                start = int(cursor) if isinstance(cursor, int) else int(claim.lo or 0)  # type: ignore[arg-type]
+                return f"on page {start} (ctid {tid(start)} .. {tid(start + 1)})"
+            bounds = Bounds(cursor=cursor, lo=claim.lo, hi=claim.hi)
+            params = {**self.target.batch.bound_params(bounds), "n": 1}
+            row = self.conn.execute(self.target.batch.boundary(bounds), params).fetchone()
+        except psycopg.Error:
+            return f"after key {cursor}"
+        if row is None:
+            return f"after key {cursor}"
+        return "(" + ", ".join(key.columns) + ")=(" + ", ".join(str(v) for v in row[:-1]) + ")"

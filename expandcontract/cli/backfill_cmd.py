@@ -1,0 +1,226 @@
+"""``ec backfill run|status|pause|resume|cancel``: a thin layer over expandcontract.backfill."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from expandcontract.backfill import (
+    BackfillSettings,
+    ProgressTracker,
+    backfill_status,
+    cancel_backfill,
+    parse_assignment,
+    pause_backfill,
+    resume_backfill,
+    run_backfill,
+)
+from expandcontract.backfill.progress import JsonLines, RichBar
+from expandcontract.cli.app import App, common_options
+from expandcontract.config import Settings
+from expandcontract.errors import ConfigError
+
+_SETTING_FIELDS = {f.name: f for f in dataclasses.fields(BackfillSettings)}
+
+
+@click.group()
+def backfill() -> None:
+    """Batched, throttled, resumable UPDATEs over big tables."""
+
+
+def _parse_setting(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or key not in _SETTING_FIELDS:
+        raise ConfigError(
+            f"unknown backfill setting {text!r}",
+            f"use KEY=VALUE with KEY one of: {', '.join(sorted(_SETTING_FIELDS))}",
+        )
+    raw = raw.strip()
+    if raw.lower() in ("none", "off", "null"):
+        return key, None if key != "pause_on_autovacuum" else "off"
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def build_settings(settings: Settings, overrides: dict[str, Any]) -> BackfillSettings:
+    base: dict[str, Any] = {"lock_timeout_ms": settings.lock_timeout_ms}
+    if settings.statement_timeout_ms != Settings().statement_timeout_ms:
+        base["statement_timeout_ms"] = settings.statement_timeout_ms
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return BackfillSettings(**base)
+    except TypeError as exc:
+        raise ConfigError(f"invalid backfill setting: {exc}") from None
+
+
+@backfill.command("run")
+@click.option("--table", "-t", required=True, help="Table to backfill (in --schema).")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    required=True,
+    help='Assignment "column = SQL expression"; repeat for several columns.',
+)
+@click.option("--where", help="Only rows matching this SQL condition (rows still needing work).")
+@click.option("--key", "keys", multiple=True, help="Key columns (default: the primary key).")
+@click.option("--name", help="Backfill name; re-running with the same name resumes.")
+@click.option("--batch-target-ms", type=float, help="Target batch duration (default 200).")
+@click.option("--max-rows-per-second", type=float, help="Global rate cap over all workers.")
+@click.option("--workers", type=int, help="Parallel worker processes (default 1).")
+@click.option(
+    "--max-replica-lag",
+    "max_replica_lag_s",
+    type=float,
+    help="Pause above this replica lag in seconds (default 5).",
+)
+@click.option("--lag-query", help="SQL returning a lag in seconds, checked with replica lag.")
+@click.option("--health-url", help="Pause while this URL does not answer 2xx.")
+@click.option("--health-command", help="Pause while this shell command exits non-zero.")
+@click.option("--pause-on-autovacuum", type=click.Choice(["any", "wraparound", "off"]))
+@click.option("--max-dead-tuple-ratio", type=float, help="Pause above this dead-tuple ratio.")
+@click.option("--no-verify", is_flag=True, help="Skip the final verification sweep.")
+@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port.")
+@click.option(
+    "--setting",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any BackfillSettings field, e.g. lease_s=30 (see docs/backfill.md).",
+)
+@common_options
+def run_cmd(app: App, **opts: Any) -> None:  # fmt: skip
+    """Run (or resume) a backfill: ec backfill run -t T --set "col = expr"."""
+    overrides: dict[str, Any] = dict(_parse_setting(s) for s in opts.pop("extra"))
+    for key in ("batch_target_ms", "max_rows_per_second", "workers", "max_replica_lag_s",
+                "lag_query", "health_url", "health_command", "pause_on_autovacuum",
+                "max_dead_tuple_ratio"):  # fmt: skip
+        if opts.get(key) is not None:
+            overrides[key] = opts[key]
+    if opts["no_verify"]:
+        overrides["verify"] = False
+    settings = build_settings(app.settings, overrides)
+    assignments = dict(parse_assignment(a) for a in opts["assignments"])
+    keys = [k.strip() for group in opts["keys"] for k in group.split(",") if k.strip()]
+    url = app.settings.require_database_url()
+    tracker: ProgressTracker | None = None
+
+    kwargs: dict[str, Any] = {
+        "table": opts["table"],
+        "assignments": assignments,
+        "where": opts["where"],
+        "keys": keys or None,
+        "name": opts["name"],
+        "schema": app.settings.schema,
+        "settings": settings,
+        "ledger_schema": app.settings.ledger_schema,
+        "metrics_port": opts["metrics_port"],
+    }
+
+    def _tracker_for(event: dict[str, Any]) -> ProgressTracker:
+        nonlocal tracker
+        if tracker is None:
+            tracker = ProgressTracker(
+                str(event.get("name")),
+                str(event.get("table")),
+                str(event.get("key_kind")),
+                int(event.get("rows_estimate", 0)),
+            )
+        return tracker
+
+    if app.json:
+        sink: dict[str, JsonLines] = {}
+
+        def on_json(event: dict[str, Any]) -> None:
+            if "w" not in sink:
+                sink["w"] = JsonLines(_tracker_for(event))
+            sink["w"].tracker.observe(event)
+            sink["w"](event)
+
+        run_backfill(url, on_progress=on_json, **kwargs)
+        return
+    bar: dict[str, RichBar] = {}
+
+    def on_event(event: dict[str, Any]) -> None:
+        if "b" not in bar:
+            bar["b"] = RichBar(_tracker_for(event), app.err).__enter__()
+        bar["b"].tracker.observe(event)
+        bar["b"](event)
+
+    try:
+        result = run_backfill(url, on_progress=on_event, **kwargs)
+    finally:
+        if "b" in bar:
+            bar["b"].__exit__(None, None, None)
+    app.console.print(
+        f"backfill [bold]{result.name}[/]: {result.rows_updated:,} rows updated in "
+        f"{result.batches:,} batches over {result.rows_scanned:,} rows, {result.duration_s:.1f}s "
+        f"(throttled {result.throttled_s:.1f}s), key: {result.key}; "
+        f"verified: {str(result.verified).lower()}, stragglers fixed: {result.stragglers}",
+        markup=True,
+    )
+
+
+@backfill.command("status")
+@click.argument("name", required=False)
+@common_options
+def status_cmd(app: App, name: str | None) -> None:
+    """Show backfills (or one): progress, throttle reason, ranges and leases."""
+    rows = backfill_status(
+        app.settings.require_database_url(), name, ledger_schema=app.settings.ledger_schema
+    )
+    data = {"ok": True, "backfills": rows}
+
+    def render(console: Console) -> None:
+        if not rows:
+            console.print("no backfills recorded")
+            return
+        table = Table("backfill", "table", "status", "rows", "scanned", "%", "batches",
+                      "verified", "throttle")  # fmt: skip
+        for b in rows:
+            table.add_row(
+                b["name"], b["table"], b["status"], f"{b['rows_updated']:,}",
+                f"{b['rows_scanned']:,}", "" if b["percent"] is None else str(b["percent"]),
+                str(b["batches"]), str(b["verified"]).lower(), b["throttle_reason"] or "",
+            )  # fmt: skip
+        console.print(table)
+        for b in rows:
+            if b["error"]:
+                console.print(f"{b['name']}: {b['error']}")
+
+    app.emit(data, render)
+
+
+def _control(verb: str, past: str) -> click.Command:
+    actions = {"pause": pause_backfill, "resume": resume_backfill, "cancel": cancel_backfill}
+
+    @click.command(verb)
+    @click.argument("name")
+    @common_options
+    def command(app: App, name: str) -> None:
+        row = actions[verb](
+            app.settings.require_database_url(), name, ledger_schema=app.settings.ledger_schema
+        )
+        app.emit({"ok": True, "backfill": row},
+                 lambda console: console.print(f"backfill {name!r} {past}"))  # fmt: skip
+
+    command.help = {
+        "pause": "Pause a running backfill before its next batch.",
+        "resume": "Resume a paused backfill.",
+        "cancel": "Stop a backfill after its current batch (run again to resume).",
+    }[verb]
+    return command
+
+
+backfill.add_command(_control("pause", "paused (workers stop before their next batch)"))
+backfill.add_command(_control("resume", "resumed"))
+backfill.add_command(_control("cancel", "cancelled (workers stop after their current batch)"))

@@ -1,0 +1,165 @@
+"""``ec lint``: the migration linter and CI gate.
+
+A warm run (every file a cache hit) must start faster than squawk, so this module imports
+only click: the common options are declared here with the same names and help as
+``cli.app.common_options`` (a test keeps them identical), and ``cli.app`` with rich is loaded
+only to report an error or to log with ``-v``. sqlglot loads only when a file needs linting.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from expandcontract.errors import EXIT_USAGE, ConfigError, ECError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LintInternalError(ECError):
+    exit_code = EXIT_USAGE
+
+
+def _csv(values: tuple[str, ...]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _fail(exc: ECError, flags: dict[str, Any], json_output: bool) -> NoReturn:
+    from expandcontract.cli.app import App
+    from expandcontract.config import Settings
+
+    App(Settings(verbose=bool(flags.get("verbose"))), json_output=json_output).fail(exc)
+
+
+def lint_options(fn: F) -> F:
+    """``common_options`` without importing rich: same options, same error handling."""
+
+    @click.option("-d", "--database-url", help="Target database (env EC_DATABASE_URL).")
+    @click.option("--schema", help="Base schema the app uses (default: public).")
+    @click.option("--ledger-schema", help="Schema of ec's ledger (default: expandcontract).")
+    @click.option("--lock-timeout", help="lock_timeout per DDL attempt, e.g. 500ms (default).")
+    @click.option("--statement-timeout", help="statement_timeout per statement, e.g. 10min.")
+    @click.option(
+        "-v", "--verbose", is_flag=True, default=None, help="Log every statement; tracebacks."
+    )
+    @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
+    @functools.wraps(fn)
+    def wrapper(**params: Any) -> Any:
+        json_output = bool(params.pop("json_output")) or params.get("output_format") == "json"
+        flags = {
+            "database_url": params.pop("database_url"),
+            "schema": params.pop("schema"),
+            "ledger_schema": params.pop("ledger_schema"),
+            "lock_timeout_ms": params.pop("lock_timeout"),
+            "statement_timeout_ms": params.pop("statement_timeout"),
+            "verbose": params.pop("verbose"),
+        }
+        try:
+            from expandcontract.config import Settings
+
+            settings = Settings.load(flags)  # the same validation as every other command
+            if settings.verbose:
+                from expandcontract.cli.app import _configure_logging
+
+                _configure_logging(True)
+            return fn(json_output, **params)
+        except ECError as exc:
+            _fail(exc, flags, json_output)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # a bug in ec: say so plainly, no traceback unless -v
+            _fail(
+                LintInternalError(
+                    f"internal error: {type(exc).__name__}: {exc}",
+                    "re-run with -v for the traceback and report it",
+                ),
+                flags,
+                json_output,
+            )
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "sarif", "github", "gitlab"]),
+    default="text",
+    show_default=True,
+    help="Output format (--json is the same as --format json).",
+)
+@click.option("--pg-version", type=int, help="Target PostgreSQL major version (default 15).")
+@click.option("--since", "since", metavar="GIT_REF", help="Only files changed since GIT_REF.")
+@click.option("--select", multiple=True, help="Only these rules (comma separated; ALL = every).")
+@click.option("--ignore", "ignore_rules", multiple=True, help="Skip these rules.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info"]),
+    default=None,
+    help="Lowest severity that fails the run (default: warning).",
+)
+@click.option(
+    "--assume-in-transaction/--no-assume-in-transaction",
+    default=None,
+    help="Treat every file as wrapped in a transaction by the migration tool.",
+)
+@click.option("--list-rules", is_flag=True, help="List the rules and exit.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write .ec_cache/lint.")
+@lint_options
+def lint(
+    json_output: bool,
+    paths: tuple[str, ...],
+    output_format: str,
+    pg_version: int | None,
+    since: str | None,
+    select: tuple[str, ...],
+    ignore_rules: tuple[str, ...],
+    fail_on: str | None,
+    assume_in_transaction: bool | None,
+    list_rules: bool,
+    no_cache: bool,
+) -> None:
+    """Lint SQL migrations, ec migration files and Alembic revisions for locking and
+    backward-compatibility hazards (PATH "-" reads SQL from stdin). Exit 0 clean, 1 findings,
+    2 usage or internal error."""
+    fmt = "json" if json_output else output_format
+    if list_rules:
+        from expandcontract.lint.listing import list_rules_output
+
+        click.echo(list_rules_output(fmt))
+        return
+    if not paths:
+        raise ConfigError("give at least one PATH (file or directory)", "e.g. ec lint migrations/")
+    from expandcontract.lint.api import run_lint
+
+    try:
+        reports, failed = run_lint(
+            list(paths),
+            pg_version=pg_version,
+            since=since,
+            select=_csv(select),
+            ignore=_csv(ignore_rules),
+            fail_on=fail_on,
+            assume_in_transaction=assume_in_transaction,
+            use_cache=not no_cache,
+        )
+    except ECError:
+        raise
+    except Exception as exc:
+        raise LintInternalError(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "re-run with -v for the traceback and report it",
+        ) from exc
+    from expandcontract.lint.output import render
+
+    output = render(reports, fmt)
+    if output:
+        click.echo(output)
+    sys.exit(1 if failed else 0)

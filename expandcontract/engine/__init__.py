@@ -1,0 +1,1 @@
+"""The migration engine: operations compiled into expand / backfill / switch / contract."""

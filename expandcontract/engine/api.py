@@ -1,0 +1,249 @@
+"""The engine's library API: plan, apply (expand → backfill → switch → contract), switch,
+complete, rollback, status. The CLI is a thin layer over these functions."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from psycopg import sql
+
+from expandcontract.config import Settings
+from expandcontract.engine import versions
+from expandcontract.engine.migration import Migration
+from expandcontract.engine.phases import BackfillFn, StepHook, run_backfills, run_steps
+from expandcontract.engine.plan import Plan, build_plan
+from expandcontract.errors import ECError, LedgerError
+from expandcontract.events import EventSink, log_event
+from expandcontract.ledger import ExclusiveRun, Ledger, MigrationRecord
+from expandcontract.runner import RetryPolicy, SafeRunner
+
+PHASE_ORDER = ("expand", "backfill", "switch", "contract")
+
+
+class MigrationError(ECError):
+    """The migration cannot proceed in its current state."""
+
+
+class AlreadyApplied(Exception):
+    """Internal: the migration was completed before; applying it again changes nothing."""
+
+    def __init__(self, record: MigrationRecord) -> None:
+        super().__init__(record.name)
+        self.record = record
+
+
+@dataclasses.dataclass
+class Engine:
+    """One database, one base schema. ``backfill`` converts rows of a table (see phases.py)."""
+
+    url: str
+    settings: Settings = dataclasses.field(default_factory=Settings)
+    backfill: BackfillFn | None = None
+    sink: EventSink | None = log_event
+    before_step: StepHook | None = None  # tests use it to crash at step boundaries
+
+    @property
+    def schema(self) -> str:
+        return self.settings.schema
+
+    def _runner(self) -> SafeRunner:
+        return SafeRunner(self.url, policy=RetryPolicy.from_settings(self.settings), sink=self.sink)
+
+    # -- planning ----------------------------------------------------------------------------
+    def plan(self, migration: Migration) -> Plan:
+        """Validate and compile without changing anything."""
+        with self._runner() as runner:
+            ledger = Ledger(runner, self.settings.ledger_schema)
+            old = versions.current(runner.conn, ledger, self.schema) if ledger.version() else None
+            return build_plan(runner.conn, migration, self.schema, old or self.schema)
+
+    # -- apply -------------------------------------------------------------------------------
+    def apply(self, migration: Migration, *, through: str = "backfill") -> dict[str, Any]:
+        if through not in PHASE_ORDER:
+            raise MigrationError(f"unknown phase {through!r}", f"one of {', '.join(PHASE_ORDER)}")
+        with (
+            self._runner() as runner,
+            ExclusiveRun(runner.conninfo, self.settings.ledger_schema, "ec apply"),
+        ):
+            ledger = Ledger(runner, self.settings.ledger_schema)
+            ledger.ensure()
+            try:
+                record, plan = self._start_or_resume(runner, ledger, migration)
+            except AlreadyApplied as applied:
+                if applied.record.checksum != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.name!r} was completed with different contents",
+                        "migrations are immutable once completed: write a new migration",
+                    ) from None
+                return {**self._summary(ledger, applied.record), "already_completed": True}
+            wanted = PHASE_ORDER[: PHASE_ORDER.index(through) + 1]
+            done = ledger.phases(record.id)
+            if not _done(done, "expand"):
+                run_steps(
+                    ledger, record, "expand", plan.phases["expand"], before_step=self.before_step
+                )
+            if "backfill" in wanted and not _done(ledger.phases(record.id), "backfill"):
+                self._backfill(ledger, record, plan)
+            if "switch" in wanted:
+                versions.switch(runner, ledger, record, back=False)
+            if "contract" in wanted:
+                self._contract(ledger, record, plan)
+            return self._summary(ledger, record)
+
+    def _start_or_resume(
+        self, runner: SafeRunner, ledger: Ledger, migration: Migration
+    ) -> tuple[MigrationRecord, Plan]:
+        active = ledger.active_migration(self.schema)
+        if active is not None and active.name != migration.name:
+            raise MigrationError(
+                f"migration {active.name!r} is still active on schema {self.schema!r}",
+                "finish it with `ec complete` or undo it with `ec rollback` first",
+            )
+        if active is not None:
+            if active.checksum != migration.checksum:
+                raise MigrationError(
+                    f"migration {migration.name!r} changed since it was started",
+                    "restore the file as applied, or `ec rollback` and apply the new version",
+                )
+            return active, self._stored_plan(runner, ledger, active)
+        earlier = ledger.migration_by_name(self.schema, migration.name)
+        if earlier is not None and _done(ledger.phases(earlier.id), "contract"):
+            raise AlreadyApplied(earlier)
+        old = versions.current(runner.conn, ledger, self.schema)
+        plan = build_plan(runner.conn, migration, self.schema, old)
+        spec = {"migration": migration.to_spec(), "plan": plan.to_json(runner.conn)}
+        if earlier is not None:  # rolled back earlier: start afresh under the same name
+            record = ledger.restart_migration(
+                earlier.id,
+                checksum=migration.checksum,
+                spec=spec,
+                version_schema=plan.version_schema,
+                old_schema=plan.old_schema,
+            )
+            return record, plan
+        record = ledger.start_migration(
+            migration.name,
+            base_schema=self.schema,
+            checksum=migration.checksum,
+            spec=spec,
+            version_schema=plan.version_schema,
+            old_schema=plan.old_schema,
+        )
+        return record, plan
+
+    def _stored_plan(self, runner: SafeRunner, ledger: Ledger, record: MigrationRecord) -> Plan:
+        row = runner.conn.execute(
+            sql.SQL("SELECT spec FROM {} WHERE id = %s").format(
+                sql.Identifier(ledger.schema, "migrations")
+            ),
+            (record.id,),
+        ).fetchone()
+        if not row or not row[0] or "plan" not in row[0]:
+            raise LedgerError(f"the ledger has no stored plan for migration {record.name!r}")
+        return Plan.from_json(row[0]["plan"])
+
+    def _backfill(self, ledger: Ledger, record: MigrationRecord, plan: Plan) -> None:
+        if plan.backfills and self.backfill is None:
+            raise MigrationError("this engine has no backfill runner configured")
+        run_backfills(ledger, record, plan, self.backfill or _no_backfill)
+
+    def _contract(self, ledger: Ledger, record: MigrationRecord, plan: Plan) -> None:
+        phases = ledger.phases(record.id)
+        if not _done(phases, "backfill"):
+            raise MigrationError(
+                f"migration {record.name!r} cannot contract: its backfill is not verified complete",
+                "run `ec apply FILE --phase backfill` first",
+            )
+        # Contracting retires the old version: from here on the new version is current.
+        versions.switch(ledger.runner, ledger, record, back=False)
+        run_steps(ledger, record, "contract", plan.phases["contract"], before_step=self.before_step)
+        ledger.finish_migration(record.id)
+
+    # -- the other commands --------------------------------------------------------------------
+    def active(self, ledger: Ledger) -> tuple[MigrationRecord, Plan]:
+        record = ledger.active_migration(self.schema)
+        if record is None:
+            raise MigrationError(
+                f"no active migration on schema {self.schema!r}", "start one with `ec apply FILE`"
+            )
+        return record, self._stored_plan(ledger.runner, ledger, record)
+
+    def switch(self, *, back: bool = False, search_path: str | None = None) -> dict[str, Any]:
+        with (
+            self._runner() as runner,
+            ExclusiveRun(runner.conninfo, self.settings.ledger_schema, "ec switch"),
+        ):
+            ledger = Ledger(runner, self.settings.ledger_schema)
+            ledger.ensure()
+            record, _ = self.active(ledger)
+            if not _done(ledger.phases(record.id), "expand"):
+                raise MigrationError(f"migration {record.name!r} has not finished expand")
+            versions.switch(runner, ledger, record, back=back, search_path=search_path)
+            return self._summary(ledger, record)
+
+    def complete(self) -> dict[str, Any]:
+        with (
+            self._runner() as runner,
+            ExclusiveRun(runner.conninfo, self.settings.ledger_schema, "ec complete"),
+        ):
+            ledger = Ledger(runner, self.settings.ledger_schema)
+            ledger.ensure()
+            record, plan = self.active(ledger)
+            self._contract(ledger, record, plan)
+            return self._summary(ledger, record)
+
+    def rollback(self) -> dict[str, Any]:
+        with (
+            self._runner() as runner,
+            ExclusiveRun(runner.conninfo, self.settings.ledger_schema, "ec rollback"),
+        ):
+            ledger = Ledger(runner, self.settings.ledger_schema)
+            ledger.ensure()
+            record, plan = self.active(ledger)
+            phases = ledger.phases(record.id)
+            if phases.get("contract", {}).get("status") in ("running", "done", "failed"):
+                raise MigrationError(
+                    f"migration {record.name!r} has started contracting and cannot be rolled back",
+                    "finish it with `ec complete`",
+                )
+            versions.switch(runner, ledger, record, back=True)
+            run_steps(ledger, record, "rollback", plan.phases["rollback"])
+            ledger.finish_migration(record.id)
+            return self._summary(ledger, record)
+
+    def status(self) -> dict[str, Any]:
+        with self._runner() as runner:
+            ledger = Ledger(runner, self.settings.ledger_schema)
+            data = ledger.status()
+            record = ledger.active_migration(self.schema) if data["initialized"] else None
+            data["migration"] = record.name if record else None
+            data["phase"] = record.phase if record else None
+            data["new_schema"] = record.version_schema if record else None
+            data["old_schema"] = record.old_schema if record else None
+            data["current_schema"] = (
+                versions.current(runner.conn, ledger, self.schema)
+                if data["initialized"]
+                else self.schema
+            )
+            return data
+
+    def _summary(self, ledger: Ledger, record: MigrationRecord) -> dict[str, Any]:
+        fresh = ledger.migration(record.id) or record
+        return {
+            "migration": fresh.name,
+            "phase": fresh.phase,
+            "active": fresh.active,
+            "new_schema": fresh.version_schema,
+            "old_schema": fresh.old_schema,
+            "phases": ledger.phases(fresh.id),
+            "current_schema": versions.current(ledger.runner.conn, ledger, self.schema),
+        }
+
+
+def _done(phases: dict[str, dict[str, Any]], phase: str) -> bool:
+    return phases.get(phase, {}).get("status") == "done"
+
+
+def _no_backfill(job: Any, record: MigrationRecord) -> None:
+    return None

@@ -1,0 +1,42 @@
+"""What operations see while they build their steps."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from psycopg import sql
+
+from expandcontract.operations.base import MigrationInvalid
+from expandcontract.operations.state import VersionState
+from expandcontract.schema.model import Schema
+
+_REFERENCE = re.compile(
+    r"^\s*(?P<table>[A-Za-z_][A-Za-z0-9_$]*)\s*(?:\(\s*(?P<col>[A-Za-z_][A-Za-z0-9_$]*)\s*\))?\s*$"
+)
+
+
+@dataclasses.dataclass
+class PhaseContext:
+    schema: str  # the base schema holding the physical tables
+    version_schema: str  # the new version's schema of views
+    physical: Schema
+    state: VersionState
+    fast_defaults: dict[tuple[str, str], bool] = dataclasses.field(default_factory=dict)
+
+    def table_ref(self, table: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, table)
+
+    def reference(self, ref: str) -> sql.Composed:
+        """``users`` or ``users(id)`` (a column's ``references``) -> a qualified target."""
+        m = _REFERENCE.match(ref)
+        if not m:
+            raise MigrationInvalid(f"references must look like table or table(column), got {ref!r}")
+        target = sql.Identifier(self.schema, m.group("table"))
+        if m.group("col"):
+            return sql.SQL("{} ({})").format(target, sql.Identifier(m.group("col")))
+        return sql.SQL("{}").format(target)
+
+    def is_fast_default(self, type_: str, default: str) -> bool:
+        """Whether ADD COLUMN … DEFAULT is catalog-only (probed by validation; unknown = no)."""
+        return self.fast_defaults.get((type_, default), False)

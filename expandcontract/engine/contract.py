@@ -1,0 +1,101 @@
+"""Contract, computed from the final logical state: after the per-operation steps (VALIDATE,
+SET NOT NULL), physical columns and tables are reconciled with the new version's names.
+
+Order matters: the old version's schema goes first (its views depend on columns about to be
+dropped), triggers next, then drops, then renames, then what needs the final names.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from expandcontract.engine.context import PhaseContext
+from expandcontract.operations.alter_column import AlterColumn
+from expandcontract.operations.base import CATALOG, PlannedStep
+from expandcontract.operations.state import PENDING, PREFIX
+
+
+def reconcile_columns(ctx: PhaseContext) -> list[PlannedStep]:
+    """Per table, one transaction: drop what the new version does not use, then rename (two
+    hops through temporary names, so swaps such as a->b, b->a never collide). One transaction
+    so the base table is never seen half-way (a column dropped but its twin not yet renamed)."""
+    steps: list[PlannedStep] = []
+    for table in ctx.state.tables.values():
+        if table.origin == "created":
+            continue
+        physical = ctx.physical.tables[table.physical]
+        kept = {c.physical for c in table.columns.values()}
+        drop = [c for c in physical.columns if c not in kept]
+        if table.needs_backfill:
+            drop.append(PENDING)
+        renames = [(c.physical, c.name) for c in table.columns.values() if c.physical != c.name]
+        if not drop and not renames:
+            continue
+        ref = ctx.table_ref(table.physical)
+        statements: list[sql.SQL | sql.Composed] = []
+        if drop:
+            statements.append(
+                sql.SQL("ALTER TABLE {} {}").format(
+                    ref,
+                    sql.SQL(", ").join(
+                        sql.SQL("DROP COLUMN IF EXISTS {}").format(sql.Identifier(c)) for c in drop
+                    ),
+                )
+            )
+        for i, (src, _) in enumerate(renames):
+            statements.append(
+                sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
+                    ref, sql.Identifier(src), sql.Identifier(f"{PREFIX}swap_{i}")
+                )
+            )
+        for i, (_, dst) in enumerate(renames):
+            statements.append(
+                sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
+                    ref, sql.Identifier(f"{PREFIX}swap_{i}"), sql.Identifier(dst)
+                )
+            )
+        what = [f"drop {', '.join(drop)}"] if drop else []
+        what += [", ".join(f"{a} -> {b}" for a, b in renames)] if renames else []
+        steps.append(
+            PlannedStep(
+                f"columns:{table.physical}",
+                f"columns of {table.physical}: " + "; ".join(what),
+                tuple(statements),
+                "ACCESS EXCLUSIVE",
+                CATALOG,
+            )
+        )
+    return steps
+
+
+def reconcile_tables(ctx: PhaseContext, alters: list[AlterColumn]) -> list[PlannedStep]:
+    steps: list[PlannedStep] = []
+    for alter in alters:
+        # Table renames come last, so these steps still use the physical table name.
+        steps += alter.after_swap(ctx, alter._table)
+    for name in sorted(ctx.state.dropped_tables):
+        steps.append(
+            PlannedStep(
+                f"table:{name}:drop",
+                f"drop table {name}",
+                (sql.SQL("DROP TABLE IF EXISTS {}").format(ctx.table_ref(name)),),
+                "ACCESS EXCLUSIVE",
+                CATALOG,
+            )
+        )
+    for table in ctx.state.tables.values():
+        if table.physical != table.name:
+            steps.append(
+                PlannedStep(
+                    f"table:{table.physical}:rename",
+                    f"rename table {table.physical} -> {table.name}",
+                    (
+                        sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                            ctx.table_ref(table.physical), sql.Identifier(table.name)
+                        ),
+                    ),
+                    "ACCESS EXCLUSIVE",
+                    CATALOG,
+                )
+            )
+    return steps

@@ -1,0 +1,105 @@
+"""A migration: a name, an optional version schema name, and a list of operations.
+
+Loaded from YAML or JSON (the file stem is the name unless ``name:`` is given) or built in
+Python: ``Migration("0002_status", [AddColumn(...), ...])``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from expandcontract.operations import OPERATIONS, MigrationInvalid, Operation
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,62}$")
+
+
+@dataclasses.dataclass
+class Migration:
+    name: str
+    operations: list[Operation]
+    version_schema: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise MigrationInvalid(
+                f"migration name {self.name!r} must be 1-63 letters, digits, _ . or -"
+            )
+        if not self.operations:
+            raise MigrationInvalid(f"migration {self.name!r} has no operations")
+
+    def to_spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "name": self.name,
+            "operations": [{op.kind: op.to_spec()} for op in self.operations],
+        }
+        if self.version_schema:
+            spec["version_schema"] = self.version_schema
+        return spec
+
+    @property
+    def checksum(self) -> str:
+        canonical = json.dumps(self.to_spec(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def schema_for(self, base_schema: str) -> str:
+        """Name of the new version's schema: ``version_schema`` or ``<base>_<name>``."""
+        name = self.version_schema or f"{base_schema}_{self.name}"
+        if len(name.encode()) > 63:
+            raise MigrationInvalid(
+                f"version schema name {name!r} is longer than 63 bytes",
+                "set a shorter `version_schema:` in the migration file",
+            )
+        return name
+
+
+def from_spec(data: Any, *, default_name: str) -> Migration:
+    if not isinstance(data, dict):
+        raise MigrationInvalid("a migration file is a mapping with an `operations:` list")
+    unknown = sorted(set(data) - {"name", "operations", "version_schema"})
+    if unknown:
+        raise MigrationInvalid(
+            f"unknown top-level key(s): {', '.join(unknown)}",
+            "a migration has name, version_schema and operations",
+        )
+    raw_ops = data.get("operations")
+    if not isinstance(raw_ops, list) or not raw_ops:
+        raise MigrationInvalid("`operations:` must be a non-empty list")
+    operations: list[Operation] = []
+    for i, raw in enumerate(raw_ops, start=1):
+        where = f"operation {i}"
+        if not isinstance(raw, dict) or len(raw) != 1:
+            raise MigrationInvalid(
+                f"{where}: each operation is a mapping with exactly one key (its kind)",
+                f"kinds: {', '.join(OPERATIONS)}",
+            )
+        ((kind, body),) = raw.items()
+        if kind not in OPERATIONS:
+            raise MigrationInvalid(
+                f"{where}: unknown operation {kind!r}", f"kinds: {', '.join(OPERATIONS)}"
+            )
+        operations.append(OPERATIONS[kind].from_spec(body, where=f"{where} ({kind})"))
+    name = data.get("name") or default_name
+    version_schema = data.get("version_schema")
+    if version_schema is not None and not isinstance(version_schema, str):
+        raise MigrationInvalid("version_schema must be a string")
+    return Migration(str(name), operations, version_schema)
+
+
+def load(path: str | Path) -> Migration:
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MigrationInvalid(f"cannot read migration file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise MigrationInvalid(f"{path} is not valid {path.suffix[1:] or 'YAML'}: {exc}") from None
+    return from_spec(data, default_name=path.stem)

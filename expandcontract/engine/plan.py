@@ -1,0 +1,203 @@
+"""Compile a migration into a Plan: the steps of every phase, built once at expand time and
+stored in the ledger, so a resumed, contracted or rolled-back migration runs exactly the SQL
+that was planned (and that `ec plan` showed)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from expandcontract.engine.context import PhaseContext
+from expandcontract.engine.contract import reconcile_columns, reconcile_tables
+from expandcontract.engine.migration import Migration
+from expandcontract.engine.triggers import drop_trigger_steps, trigger_steps
+from expandcontract.engine.validate import validate
+from expandcontract.engine.views import drop_version_schema, view_steps
+from expandcontract.operations import AlterColumn
+from expandcontract.operations.base import CATALOG, DualWrite, PlannedStep
+from expandcontract.operations.state import PENDING, VersionState
+from expandcontract.schema.introspect import introspect
+
+PHASES = ("expand", "contract", "rollback")
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillJob:
+    """Rows of ``table`` still marked pending get their new-version values (the trigger
+    computes them when the backfill touches the row)."""
+
+    schema: str
+    table: str
+    estimated_rows: int
+
+    @property
+    def name(self) -> str:
+        return f"ec:{self.schema}.{self.table}"
+
+
+@dataclasses.dataclass
+class Plan:
+    migration: str
+    checksum: str
+    base_schema: str
+    version_schema: str
+    old_schema: str
+    phases: dict[str, list[PlannedStep]]
+    backfills: list[BackfillJob]
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    def to_json(self, conn: psycopg.Connection[Any] | None = None) -> dict[str, Any]:
+        return {
+            "migration": self.migration,
+            "checksum": self.checksum,
+            "base_schema": self.base_schema,
+            "version_schema": self.version_schema,
+            "old_schema": self.old_schema,
+            "phases": {
+                phase: [_step_json(step, conn) for step in steps]
+                for phase, steps in self.phases.items()
+            },
+            "backfills": [dataclasses.asdict(job) for job in self.backfills],
+            "warnings": self.warnings,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        return cls(
+            migration=data["migration"],
+            checksum=data["checksum"],
+            base_schema=data["base_schema"],
+            version_schema=data["version_schema"],
+            old_schema=data["old_schema"],
+            phases={
+                phase: [_step_from(s) for s in steps] for phase, steps in data["phases"].items()
+            },
+            backfills=[BackfillJob(**job) for job in data["backfills"]],
+            warnings=list(data.get("warnings", [])),
+        )
+
+
+def _step_json(step: PlannedStep, conn: psycopg.Connection[Any] | None) -> dict[str, Any]:
+    data = dataclasses.asdict(step)
+    data["statements"] = [s.as_string(conn) for s in step.statements]
+    return data
+
+
+def _step_from(data: dict[str, Any]) -> PlannedStep:
+    # Statements were composed with psycopg.sql when planned; stored text is replayed as is.
+    statements = tuple(sql.SQL(s) for s in data["statements"])
+    creates = tuple(data["creates_index"]) if data.get("creates_index") else None
+    return PlannedStep(**{**data, "statements": statements, "creates_index": creates})
+
+
+def build_plan(
+    conn: psycopg.Connection[Any], migration: Migration, base_schema: str, old_schema: str
+) -> Plan:
+    """Validate ``migration`` against the live schema and compile every phase.
+
+    Raises MigrationInvalid, having executed nothing but catalog reads and rolled-back probes.
+    """
+    physical = introspect(conn, base_schema)
+    state = VersionState(physical)
+    for i, op in enumerate(migration.operations, start=1):
+        op.apply(state, where=f"operation {i} ({op.kind})")
+    ctx = PhaseContext(base_schema, migration.schema_for(base_schema), physical, state)
+    validate(conn, ctx, migration.operations)
+
+    writes: dict[str, list[DualWrite]] = {}
+    for op in migration.operations:
+        for write in op.dual_writes(ctx):
+            writes.setdefault(write.table, []).append(write)
+    logical_by_physical = {t.physical: t for t in state.tables.values()}
+    pending_tables = [t for t in state.tables.values() if t.needs_backfill]
+
+    def keyed(i: int, kind: str, steps: list[PlannedStep]) -> list[PlannedStep]:
+        return [dataclasses.replace(s, key=f"{i}:{kind}:{s.key}") for s in steps]
+
+    op_steps: list[PlannedStep] = []
+    for i, op in enumerate(migration.operations, start=1):
+        op_steps += keyed(i, op.kind, op.expand(ctx))
+    expand: list[PlannedStep] = [_add_pending(ctx, t.physical) for t in pending_tables]
+    expand += [s for s in op_steps if s.stage == "columns"]
+    for table_name, table_writes in writes.items():
+        expand += trigger_steps(ctx, table_name, logical_by_physical.get(table_name), table_writes)
+    expand += [s for s in op_steps if s.stage == "constraints"]
+    expand += [s for s in op_steps if s.stage == "indexes"]
+    expand += view_steps(ctx)
+
+    contract: list[PlannedStep] = []
+    if old_schema != base_schema:
+        contract.append(drop_version_schema(ctx, old_schema, "old-version-schema"))
+    for table_name in writes:
+        contract += drop_trigger_steps(ctx, table_name)
+    for i, op in enumerate(migration.operations, start=1):
+        contract += keyed(i, op.kind, op.contract(ctx))
+    contract += reconcile_columns(ctx)
+    alters = [op for op in migration.operations if isinstance(op, AlterColumn)]
+    contract += reconcile_tables(ctx, alters)
+
+    rollback: list[PlannedStep] = [drop_version_schema(ctx, ctx.version_schema, "version-schema")]
+    for table_name in writes:
+        rollback += drop_trigger_steps(ctx, table_name)
+    for i, op in reversed(list(enumerate(migration.operations, start=1))):
+        rollback += keyed(i, op.kind, op.rollback(ctx))
+    for table in pending_tables:
+        rollback.append(_drop_pending(ctx, table.physical))
+
+    backfills = [
+        BackfillJob(base_schema, t.physical, physical.tables[t.physical].estimated_rows)
+        for t in pending_tables
+    ]
+    return Plan(
+        migration=migration.name,
+        checksum=migration.checksum,
+        base_schema=base_schema,
+        version_schema=ctx.version_schema,
+        old_schema=old_schema,
+        phases={"expand": expand, "contract": contract, "rollback": rollback},
+        backfills=backfills,
+        warnings=_warnings(ctx, migration),
+    )
+
+
+def _add_pending(ctx: PhaseContext, table: str) -> PlannedStep:
+    return PlannedStep(
+        f"pending:{table}",
+        f"row marker {PENDING} on {table} (constant default: catalog-only)",
+        (
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} boolean DEFAULT true").format(
+                ctx.table_ref(table), sql.Identifier(PENDING)
+            ),
+        ),
+        "ACCESS EXCLUSIVE",
+        CATALOG,
+    )
+
+
+def _drop_pending(ctx: PhaseContext, table: str) -> PlannedStep:
+    return PlannedStep(
+        f"pending:{table}:drop",
+        f"drop row marker {PENDING} on {table}",
+        (
+            sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS {}").format(
+                ctx.table_ref(table), sql.Identifier(PENDING)
+            ),
+        ),
+        "ACCESS EXCLUSIVE",
+        CATALOG,
+    )
+
+
+def _warnings(ctx: PhaseContext, migration: Migration) -> list[str]:
+    out = []
+    if any(op.kind == "sql" for op in migration.operations):
+        out.append(
+            "sql operations are opaque to ec: the new version's views only know about tables "
+            "and columns described by ec's own operations"
+        )
+    if ctx.physical.server_version < 150000:
+        out.append("views are created without security_invoker (needs PostgreSQL 15)")
+    return out

@@ -1,0 +1,69 @@
+"""The new version's schema: one view per table exposing that version's logical columns.
+
+Simple views are auto-updatable, so the new version reads and writes through them; column
+defaults the new version expects are set on the views; security_invoker (PostgreSQL 15+)
+keeps row-level security and privileges evaluated as the querying role.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from expandcontract.engine.context import PhaseContext
+from expandcontract.operations.base import CATALOG, PlannedStep
+from expandcontract.operations.expressions import fragment
+
+
+def view_steps(ctx: PhaseContext) -> list[PlannedStep]:
+    vs = sql.Identifier(ctx.version_schema)
+    statements: list[sql.SQL | sql.Composed] = [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(vs)
+    ]
+    options = (
+        sql.SQL(" WITH (security_invoker = true)")
+        if ctx.physical.server_version >= 150000
+        else sql.SQL("")
+    )
+    for table in ctx.state.tables.values():
+        physical = ctx.physical.tables.get(table.physical)
+        view = sql.Identifier(ctx.version_schema, table.name)
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(sql.Identifier(c.physical), sql.Identifier(c.name))
+            for c in table.columns.values()
+        )
+        statements.append(
+            sql.SQL("CREATE OR REPLACE VIEW {}{} AS SELECT {} FROM {}").format(
+                view, options, columns, ctx.table_ref(table.physical)
+            )
+        )
+        for column in table.columns.values():
+            base_default = None
+            if physical is not None and column.physical in physical.columns:
+                base_default = physical.columns[column.physical].default
+            if column.default != base_default:
+                # DEFAULT NULL on the view overrides a base default the new version dropped.
+                default = fragment(column.default) if column.default else sql.SQL("NULL")
+                statements.append(
+                    sql.SQL("ALTER VIEW {} ALTER COLUMN {} SET DEFAULT {}").format(
+                        view, sql.Identifier(column.name), default
+                    )
+                )
+    return [
+        PlannedStep(
+            "views",
+            f"version schema {ctx.version_schema} with {len(ctx.state.tables)} view(s)",
+            tuple(statements),
+            "none on tables",
+            CATALOG,
+        )
+    ]
+
+
+def drop_version_schema(ctx: PhaseContext, schema: str, key: str) -> PlannedStep:
+    return PlannedStep(
+        key,
+        f"drop version schema {schema}",
+        (sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)),),
+        "none on tables",
+        CATALOG,
+    )

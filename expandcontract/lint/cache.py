@@ -1,0 +1,143 @@
+"""Result cache, like ruff's: one index file per settings, read once per run.
+
+The file is one line of JSON (tag, stats, reports) followed by one line per report: the JSON
+text of its findings (ASCII), sliced out by offset and copied to a warm ``--format json``
+output without being decoded.
+
+The index maps each file path to (size, mtime_ns, content key) and each content key to its
+report. A file whose size and mtime are unchanged is not even read; one whose stat changed is
+hashed, and served from the cache if its content is known. The whole index is discarded when
+its tag changes: the cache format, the ec version, the linter's own sources (an edited rule in
+an editable install) or the installed sqlglot.
+
+Deliberately free of sqlglot imports: a run where every file is a hit never loads the parser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+from expandcontract import __version__
+
+CACHE_FORMAT = 3
+# mtimes this close to "now" may not change on a same-size rewrite (coarse filesystem clocks):
+# such files are hashed again next run instead of trusted by stat, as git does for racy entries
+_RACY_NS = 2_000_000_000
+
+
+def default_dir() -> Path:
+    override = os.environ.get("EC_LINT_CACHE_DIR")
+    return Path(override) if override else Path.cwd() / ".ec_cache" / "lint"
+
+
+def content_key(data: bytes, kind: str, name: str = "") -> str:
+    """The file name is part of the key: it decides the migration tool's flavour (Flyway
+    ``V1__x.sql`` and diesel ``up.sql`` run in a transaction, a plain ``x.sql`` does not)."""
+    import hashlib  # only when a file's stat changed: a fully warm run hashes nothing
+
+    return hashlib.blake2b(data + f"\0{kind}\0{name}".encode(), digest_size=16).hexdigest()
+
+
+def code_fingerprint() -> str:
+    """ec's version, the linter's sources and sqlglot's version file, by size and mtime."""
+    parts = [__version__]
+    root = os.path.dirname(os.path.abspath(__file__))
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(f for f in files if f.endswith(".py")):
+            st = os.stat(os.path.join(directory, name))
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    for entry in sys.path:  # locate sqlglot without importing it
+        version_file = os.path.join(entry or ".", "sqlglot", "_version.py")
+        if os.path.isfile(version_file):
+            st = os.stat(version_file)
+            parts.append(f"sqlglot:{st.st_size}:{st.st_mtime_ns}")
+            break
+    return "|".join(parts)
+
+
+class ResultCache:
+    def __init__(self, directory: Path | None, settings_fingerprint: str) -> None:
+        self.directory = directory
+        self.tag = f"{CACHE_FORMAT}|{code_fingerprint()}|{settings_fingerprint}"
+        # the full settings are in the tag; the name only has to spread them over files
+        name = f"{zlib.crc32(settings_fingerprint.encode()):08x}"
+        self.file = directory / f"index-{name}.json" if directory else None
+        self.stats: dict[str, list[Any]] = {}  # abs path -> [size, mtime_ns, key]
+        self.results: dict[str, dict[str, Any]] = {}  # key -> report
+        self.fresh: set[str] = set()  # keys of files too recently written to index by stat
+        self.dirty = False
+        self.now_ns = time.time_ns()
+        self.cwd = os.getcwd()
+        self.raw = b""  # the file as read; findings text is sliced from it on demand
+        self.body_start = 0
+        if self.file is None:
+            return
+        try:
+            with open(self.file, "rb") as fh:
+                self.raw = fh.read()
+            end = self.raw.find(b"\n")
+            data = json.loads(self.raw[:end])
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and data.get("tag") == self.tag:
+            self.body_start = end + 1
+            self.stats, self.results = data["stats"], data["results"]
+
+    def key_for(self, path: str, kind: str) -> str:
+        """The content key of ``path``, from the index when its stat is unchanged."""
+        absolute = os.path.join(self.cwd, path)  # no normpath: a key only has to be stable
+        st = os.stat(absolute)
+        known = self.stats.get(absolute)
+        if known is not None and known[0] == st.st_size and known[1] == st.st_mtime_ns:
+            return str(known[2])
+        with open(absolute, "rb") as fh:
+            key = content_key(fh.read(), kind, os.path.basename(absolute))
+        if self.now_ns - st.st_mtime_ns > _RACY_NS:
+            self.stats[absolute] = [st.st_size, st.st_mtime_ns, key]
+        else:
+            self.stats.pop(absolute, None)
+            self.fresh.add(key)
+        self.dirty = True
+        return key
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        report = self.results.get(key)
+        if report is not None and isinstance(report["findings"], list):  # [start, end)
+            start, end = report["findings"]
+            text = self.raw[self.body_start + start : self.body_start + end]
+            report["findings"] = text.decode("ascii")  # json.dumps output is ASCII
+        return report
+
+    def put(self, key: str, report: dict[str, Any]) -> None:
+        self.results[key] = report
+        self.dirty = True
+
+    def save(self) -> None:
+        if not (self.file and self.dirty and self.directory):
+            return
+        # keep only results some file still has: an edited file's old result is garbage
+        live = {entry[2] for entry in self.stats.values()} | self.fresh
+        lines: list[str] = []
+        results: dict[str, dict[str, Any]] = {}
+        offset = 0
+        for key in self.results:
+            if key in live:  # json.dumps never writes a raw newline: one line per report
+                text = self.get(key)["findings"]  # type: ignore[index]
+                results[key] = {**self.results[key], "findings": [offset, offset + len(text)]}
+                lines.append(text)
+                offset += len(text) + 1
+        header = json.dumps({"tag": self.tag, "stats": self.stats, "results": results})
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self.file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(header + "\n" + "\n".join(lines), encoding="utf-8")
+            tmp.replace(self.file)  # atomic: concurrent runs never read half a file
+        except OSError:
+            pass  # a read-only checkout still lints, just without a cache

@@ -1,0 +1,152 @@
+"""Token classifier for ``ALTER TABLE`` actions sqlglot leaves opaque (VALIDATE CONSTRAINT,
+USING INDEX, ATTACH/DETACH PARTITION, multi-constraint NOT VALID, identity, …)."""
+
+from __future__ import annotations
+
+from expandcontract.lint.ir import ColumnSpec, K, Op
+from expandcontract.lint.tokens import Cursor
+
+_OTHER_ALTER = {
+    "OWNER",
+    "INHERIT",
+    "NO",
+    "CLUSTER",
+    "ALTER CONSTRAINT",
+    "ENABLE",
+    "DISABLE",
+    "FORCE",
+    "OF",
+    "NOT",
+    "RESET",
+}
+
+
+def _add_constraint(table: str, cur: Cursor) -> Op:
+    name = cur.name() if cur.accept("CONSTRAINT") else ""
+    words = cur.rest_words()
+    not_valid = "NOT" in words and "VALID" in words and words.index("VALID") > 0
+    using_index = "USING" in words and "INDEX" in words
+    detail: dict[str, str] = {}
+    if cur.peek() == "UNIQUE":
+        detail["type"] = "unique"
+    elif cur.accept("PRIMARY", "KEY"):
+        detail["type"] = "primary_key"
+    elif cur.peek() == "FOREIGN":
+        detail["type"] = "foreign_key"
+        if "REFERENCES" in words:
+            ref = Cursor(cur.tokens[cur.i + words.index("REFERENCES") + 1 :])
+            detail["ref_table"] = ref.name()
+    elif cur.peek() == "CHECK":
+        detail["type"] = "check"
+        if words[1:2] == ["("] and words[3:7] == ["IS", "NOT", "NULL", ")"]:
+            detail["not_null_column"] = Cursor(cur.tokens[cur.i + 2 :]).name()
+    elif cur.accept("NOT", "NULL"):
+        detail = {"type": "not_null", "not_null_column": cur.name()}
+    elif cur.peek() == "EXCLUDE":
+        detail["type"] = "exclude"
+    else:
+        detail["type"] = "other"
+    return Op(
+        K.ADD_CONSTRAINT, table, name, not_valid=not_valid, using_index=using_index, detail=detail
+    )
+
+
+def _alter_column(table: str, cur: Cursor) -> Op:
+    column = ColumnSpec(cur.name())
+    if cur.accept("TYPE") or cur.accept("SET", "DATA", "TYPE"):
+        new_type = " ".join(w.lower() for w in cur.rest_words()).split(" using ")[0]
+        return Op(K.ALTER_TYPE, table, column=column, detail={"new_type": new_type})
+    if cur.accept("SET", "NOT", "NULL"):
+        return Op(K.SET_NOT_NULL, table, column=column)
+    if cur.accept("DROP", "NOT", "NULL"):
+        return Op(K.DROP_NOT_NULL, table, column=column)
+    if cur.accept("SET", "DEFAULT"):
+        return Op(K.SET_DEFAULT, table, column=column)
+    if cur.accept("DROP", "DEFAULT"):
+        return Op(K.DROP_DEFAULT, table, column=column)
+    if cur.accept("DROP", "EXPRESSION"):
+        return Op(K.DROP_EXPRESSION, table, column=column)
+    words = cur.rest_words()
+    if "IDENTITY" in words or "GENERATED" in words or (words and words[0] == "RESTART"):
+        return Op(K.ALTER_IDENTITY, table, column=column, detail={"action": " ".join(words[:2])})
+    if words[:2] in (["SET", "STATISTICS"], ["SET", "STORAGE"], ["SET", "COMPRESSION"]) or words[
+        :1
+    ] in (["SET"], ["RESET"]):
+        return Op(K.OTHER_TABLE_ALTER, table, column=column, detail={"action": " ".join(words)})
+    return Op(K.UNKNOWN, table, column=column, detail={"reason": "ALTER COLUMN form"})
+
+
+def _action(table: str, cur: Cursor) -> Op:
+    if cur.accept("VALIDATE", "CONSTRAINT"):
+        return Op(K.VALIDATE_CONSTRAINT, table, cur.name())
+    if cur.accept("ADD"):
+        if cur.peek() in ("CONSTRAINT", "UNIQUE", "PRIMARY", "FOREIGN", "CHECK", "EXCLUDE"):
+            return _add_constraint(table, cur)
+        if cur.peek() == "NOT" and cur.peek(1) == "NULL":
+            return _add_constraint(table, cur)
+        cur.accept("COLUMN")
+        cur.accept("IF", "NOT", "EXISTS")
+        return Op(K.UNKNOWN, table, column=ColumnSpec(cur.name()), detail={"reason": "ADD COLUMN"})
+    if cur.accept("ATTACH", "PARTITION"):
+        return Op(
+            K.ATTACH_PARTITION,
+            table,
+            cur.name(),
+            detail={"default": "yes" if "DEFAULT" in cur.rest_words() else ""},
+        )
+    if cur.accept("DETACH", "PARTITION"):
+        name = cur.name()
+        words = cur.rest_words()
+        return Op(
+            K.DETACH_PARTITION,
+            table,
+            name,
+            concurrently="CONCURRENTLY" in words,
+            detail={"finalize": "yes" if "FINALIZE" in words else ""},
+        )
+    if cur.accept("REPLICA", "IDENTITY"):
+        return Op(K.REPLICA_IDENTITY, table, detail={"mode": " ".join(cur.rest_words())})
+    if cur.accept("SET", "SCHEMA"):
+        return Op(K.SET_SCHEMA, table, cur.name())
+    if cur.accept("SET", "TABLESPACE"):
+        return Op(K.SET_TABLESPACE, table, cur.name())
+    if cur.accept("SET", "LOGGED") or cur.accept("SET", "UNLOGGED"):
+        return Op(K.SET_LOGGED, table, detail={"mode": cur.tokens[cur.i - 1].text.upper()})
+    if cur.accept("SET", "ACCESS", "METHOD"):
+        return Op(K.SET_ACCESS_METHOD, table, cur.name())
+    if cur.accept("RENAME", "CONSTRAINT"):
+        return Op(K.RENAME_OBJECT, table, cur.name(), detail={"object": "CONSTRAINT"})
+    if cur.accept("RENAME", "TO"):
+        return Op(K.RENAME_TABLE, table, cur.name())
+    if cur.accept("RENAME"):
+        cur.accept("COLUMN")
+        old = cur.name()
+        cur.accept("TO")
+        return Op(K.RENAME_COLUMN, table, cur.name(), column=ColumnSpec(old))
+    if cur.accept("ALTER"):
+        if cur.peek() == "CONSTRAINT":
+            return Op(K.OTHER_TABLE_ALTER, table, detail={"action": "ALTER CONSTRAINT"})
+        cur.accept("COLUMN")
+        return _alter_column(table, cur)
+    if cur.accept("DROP"):
+        if cur.accept("CONSTRAINT"):
+            exists = cur.accept("IF", "EXISTS")
+            return Op(K.DROP_CONSTRAINT, table, cur.name(), if_exists=exists)
+        cur.accept("COLUMN")
+        exists = cur.accept("IF", "EXISTS")
+        col = cur.name()
+        return Op(K.DROP_COLUMN, table, col, column=ColumnSpec(col), if_exists=exists)
+    words = cur.rest_words()
+    if words[:1] and (words[0] in _OTHER_ALTER or " ".join(words[:2]) in _OTHER_ALTER):
+        mode = " ".join(words[:4])
+        return Op(K.OTHER_TABLE_ALTER, table, detail={"action": mode})
+    return Op(K.UNKNOWN, table, detail={"reason": "ALTER TABLE action " + " ".join(words[:3])})
+
+
+def alter_table(cur: Cursor) -> list[Op]:
+    """``cur`` positioned after ``ALTER TABLE``."""
+    cur.accept("IF", "EXISTS")
+    cur.accept("ONLY")
+    table = cur.name()
+    cur.accept("*")
+    return [_action(table, action) for action in cur.split_actions()]

@@ -1,0 +1,46 @@
+"""Mask template placeholders (``{{ … }}``, ``${…}``) so templated migrations still parse.
+
+Every placeholder becomes an identifier of exactly the same length, so every offset, line and
+column computed on the masked text is also right for the original file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\$\{[^}\n]*\}", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Masked:
+    text: str
+    # masked identifier -> original placeholder text, to restore names in messages
+    originals: dict[str, str] = field(default_factory=dict)
+
+    def unmask(self, message: str) -> str:
+        for masked, original in self.originals.items():
+            if masked in message:
+                message = message.replace(masked, original)
+        return message
+
+
+def mask_templates(text: str) -> Masked:
+    if "{{" not in text and "${" not in text:
+        return Masked(text)
+    originals: dict[str, str] = {}
+    counter = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal counter
+        original = match.group(0)
+        newlines = original.count("\n")
+        width = len(original) - newlines
+        counter += 1
+        name = f"_tpl{counter}_".ljust(width, "_")[:width] if width >= 3 else "_" * width
+        if width >= 3 and name.startswith("_tpl"):
+            originals[name] = original
+        # keep newlines at the end so line numbers of later text stay exact
+        return name + "\n" * newlines
+
+    return Masked(_PLACEHOLDER.sub(replace, text), originals)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from expandcontract.lint.context import Context
+from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.rules._util import existing
+from expandcontract.lint.rules.base import COMPAT, Rule
+
+
+def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
+    if op.kind == K.DROP_CONSTRAINT and existing(op, ctx) and op.name not in ctx.not_valid:
+        return f"DROP CONSTRAINT {op.name} removes a guarantee running code may rely on"
+    return None
+
+
+RULE = Rule(
+    id="ban-drop-constraint",
+    severity="warning",
+    summary="ALTER TABLE … DROP CONSTRAINT",
+    why="Removing a constraint lets data in that the old code never had to handle.",
+    suggestion="Drop constraints only in a contract phase, after every reader handles the new "
+    "data (ec sql on: contract).",
+    equivalents={"squawk": ["ban-drop-constraint"], "atlas": ["CD101"]},
+    check=check,
+    tags=(COMPAT,),
+    bad="ALTER TABLE users DROP CONSTRAINT users_age_check;",
+    good="ALTER TABLE users ADD CONSTRAINT tmp CHECK (age > 0) NOT VALID;\n"
+    "ALTER TABLE users DROP CONSTRAINT tmp;",
+)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from expandcontract.lint.context import Context
+from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.rules._util import existing, locks
+from expandcontract.lint.rules.base import Rule
+
+
+def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
+    if op.kind != K.ADD_CONSTRAINT or op.not_valid or not existing(op, ctx):
+        return None
+    if op.detail.get("type") not in ("check", "not_null"):
+        return None
+    return (
+        f"ADD CONSTRAINT {op.name or ''} CHECK without NOT VALID scans the whole table while "
+        f"it {locks(op)}"
+    )
+
+
+RULE = Rule(
+    id="constraint-missing-not-valid",
+    severity="error",
+    summary="ADD CONSTRAINT … CHECK without NOT VALID on an existing table",
+    why="Adding a validated CHECK scans every row while holding ACCESS EXCLUSIVE.",
+    suggestion="Add it NOT VALID, then VALIDATE CONSTRAINT in a separate transaction (takes only "
+    "SHARE UPDATE EXCLUSIVE); ec alter_column does this for NOT NULL.",
+    equivalents={
+        "squawk": ["constraint-missing-not-valid"],
+        "strong_migrations": ["add_check_constraint"],
+        "atlas": ["PG305"],
+        "eugene": ["E1"],
+    },
+    check=check,
+    bad="ALTER TABLE users ADD CONSTRAINT users_age_check CHECK (age >= 0);",
+    good="ALTER TABLE users ADD CONSTRAINT users_age_check CHECK (age >= 0) NOT VALID;",
+)

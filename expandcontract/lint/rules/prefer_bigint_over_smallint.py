@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from expandcontract.lint.context import Context
+from expandcontract.lint.ir import Op, Statement
+from expandcontract.lint.rules._types import new_columns
+from expandcontract.lint.rules.base import Rule
+
+_TYPES = {"smallint", "int2", "smallserial", "serial2"}
+
+
+def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
+    bad = [f"{name} {kind}" for name, kind in new_columns(op) if kind.split("(")[0] in _TYPES]
+    return f"smallint column (may overflow): {', '.join(bad)}" if bad else None
+
+
+RULE = Rule(
+    id="prefer-bigint-over-smallint",
+    severity="info",
+    summary="smallint column (may overflow)",
+    why="smallint overflows at 32767; widening later rewrites the table.",
+    suggestion="Use bigint.",
+    equivalents={"squawk": ["prefer-bigint-over-smallint"]},
+    check=check,
+    bad="CREATE TABLE t (n smallint);",
+    good="CREATE TABLE t (n bigint);",
+)

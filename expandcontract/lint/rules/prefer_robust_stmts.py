@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from expandcontract.lint.context import Context
+from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.rules.base import Rule
+
+_NEEDS_GUARD = {
+    K.CREATE_TABLE: "IF NOT EXISTS",
+    K.CREATE_INDEX: "IF NOT EXISTS",
+    K.DROP_INDEX: "IF EXISTS",
+    K.DROP: "IF EXISTS",
+    K.ADD_COLUMN: "IF NOT EXISTS",
+    K.DROP_COLUMN: "IF EXISTS",
+}
+
+
+def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
+    guard = _NEEDS_GUARD.get(op.kind)
+    if guard is None or op.if_exists or ctx.in_transaction or op.origin:
+        return None
+    if op.kind == K.CREATE_INDEX and not op.concurrently:
+        return None
+    return (
+        f"{op.kind.value.replace('_', ' ')} without {guard} outside a transaction: if the "
+        "migration fails after it, re-running fails here"
+    )
+
+
+RULE = Rule(
+    id="prefer-robust-stmts",
+    severity="info",
+    summary="non-idempotent DDL in a file that does not run in a transaction",
+    why="Without a transaction, a failure leaves earlier statements applied; the retry then fails"
+    " on 'already exists' / 'does not exist'.",
+    suggestion="Use IF [NOT] EXISTS; ec records each step in its ledger and resumes instead.",
+    equivalents={"squawk": ["prefer-robust-stmts"]},
+    check=check,
+    bad="CREATE INDEX CONCURRENTLY users_email_idx ON users (email);",
+    good="CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);",
+)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from expandcontract.lint.context import Context
+from expandcontract.lint.ir import Op, Statement
+from expandcontract.lint.rules._types import new_columns
+from expandcontract.lint.rules.base import Rule
+
+_TYPES = {"timestamp", "timestamp without time zone"}
+
+
+def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
+    bad = [f"{name} {kind}" for name, kind in new_columns(op) if kind.split("(")[0] in _TYPES]
+    return f"timestamp without time zone: {', '.join(bad)}" if bad else None
+
+
+RULE = Rule(
+    id="prefer-timestamptz",
+    severity="warning",
+    summary="timestamp without time zone",
+    why=(
+        "timestamp without time zone stores wall-clock time and silently breaks across "
+        "time zones; converting later rewrites the table."
+    ),
+    suggestion="Use timestamptz.",
+    equivalents={"squawk": ["prefer-timestamptz"]},
+    check=check,
+    bad="CREATE TABLE t (created_at timestamp);",
+    good="CREATE TABLE t (created_at timestamptz);",
+)

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from expandcontract.lint.context import Context
+from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.rules.base import COMPAT, Rule
+
+_HARMLESS = {"INDEX", "CONSTRAINT"}
+
+
+def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
+    obj = op.detail.get("object", "")
+    if op.kind != K.RENAME_OBJECT or obj in _HARMLESS or ctx.is_new(op.table):
+        return None
+    return f"RENAME of {obj.lower()} {op.table}: clients referring to the old name break"
+
+
+RULE = Rule(
+    id="renaming-object",
+    severity="warning",
+    summary="renaming a schema, type, enum value, view, sequence or function",
+    why="Clients (and stored code) that refer to the old name break immediately.",
+    suggestion="Add the new object, migrate users of the old one, drop it in a later contract "
+    "(ec sql on: expand / on: contract).",
+    equivalents={
+        "squawk": ["renaming-object"],
+        "strong_migrations": ["rename_schema", "rename_enum_value"],
+    },
+    check=check,
+    tags=(COMPAT,),
+    bad="ALTER SCHEMA app RENAME TO app_old;",
+    good="ALTER INDEX users_email_idx RENAME TO users_email_key_idx;",
+)

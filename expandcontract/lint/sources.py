@@ -1,0 +1,71 @@
+"""Lint one discovered target (SQL file, ec migration file, Alembic project)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from expandcontract.lint.engine import lint_sql
+from expandcontract.lint.findings import FileReport
+from expandcontract.lint.settings import LintSettings
+
+
+def lint_sql_file(path: str, settings: LintSettings) -> FileReport:
+    from expandcontract.lint.inputs.sql_files import prepare
+
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    source = prepare(Path(path), text)
+    if source.assume_in_transaction is not None:
+        settings = dataclasses.replace(settings, assume_in_transaction=source.assume_in_transaction)
+    return lint_sql(source.text, path, settings)
+
+
+def lint_ec_file(path: str, settings: LintSettings) -> FileReport:
+    from expandcontract.lint.inputs.ec_migration import snippets
+
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    parts = snippets(Path(path), text)
+    report = FileReport(path)
+    if parts is None:
+        report.status, report.reason = "unparsed", "not an ec migration file (no operations: list)"
+        return report
+    for part in parts:
+        sub = lint_sql(part.sql, path, settings, phase=part.phase)
+        report.statements += sub.statements
+        if sub.status != "ok" and report.status == "ok":
+            report.status, report.reason = sub.status, sub.reason
+        for finding in sub.findings:
+            finding.line += part.line - 1
+            if part.direction == "down":
+                finding.message = f"(down) {finding.message}"
+            report.findings.append(finding)
+    return report
+
+
+def lint_alembic(path: str, settings: LintSettings) -> list[FileReport]:
+    from expandcontract.lint.inputs.alembic_project import render
+
+    plain = dataclasses.replace(settings, assume_in_transaction=False)
+    reports: list[FileReport] = []
+    for revision in render(Path(path)):
+        report = lint_sql(revision.sql, revision.path, plain, phase=revision.phase)
+        for finding in report.findings:
+            finding.line = revision.map_line(finding.line)
+            finding.column = 1
+        report.statements = max(0, report.statements - 2)  # the BEGIN/COMMIT we added
+        if revision.error:
+            report.status, report.reason = "unparsed", revision.error
+        reports.append(report)
+    return reports
+
+
+def lint_target(path: str, kind: str, settings: LintSettings) -> list[FileReport]:
+    if kind == "stdin":
+        import sys
+
+        return [lint_sql(sys.stdin.read(), "<stdin>", settings)]
+    if kind == "alembic":
+        return lint_alembic(path, settings)
+    if kind == "ec":
+        return [lint_ec_file(path, settings)]
+    return [lint_sql_file(path, settings)]

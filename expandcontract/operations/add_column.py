@@ -1,0 +1,142 @@
+"""add_column: a new column, filled for existing rows and for the old version's writes by ``up``.
+
+Expand adds it nullable (NOT NULL becomes a CHECK … NOT VALID); a non-volatile default is
+added with the column (catalog-only since PG 11), a volatile one is set afterwards so the table
+is never rewritten, and the backfill fills existing rows. Contract validates and SETs NOT NULL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from psycopg import sql
+
+from expandcontract.operations import ddl
+from expandcontract.operations.base import (
+    CATALOG,
+    DualWrite,
+    MigrationInvalid,
+    Operation,
+    PlannedStep,
+    text,
+)
+from expandcontract.operations.columns import ColumnSpec
+from expandcontract.operations.expressions import fragment
+from expandcontract.operations.state import PREFIX, LogicalColumn, VersionState
+
+
+@dataclasses.dataclass
+class AddColumn(Operation):
+    kind: ClassVar[str] = "add_column"
+    fields: ClassVar[dict[str, bool]] = {"table": True, "column": True, "up": False}
+
+    table: str
+    column: ColumnSpec
+    up: str | None = None
+    _physical_table: str = dataclasses.field(default="", repr=False)
+
+    @classmethod
+    def _build(cls, data: dict[str, Any], *, where: str) -> AddColumn:
+        table = text(data, "table", where)
+        assert table is not None
+        column = ColumnSpec.parse(data["column"], f"{where}.column")
+        if column.primary_key or column.identity:
+            raise MigrationInvalid(
+                f"{where}: add_column cannot add a primary key or identity column to an "
+                "existing table",
+                "add a plain column, backfill it, then create a unique index and constraint",
+            )
+        return cls(table, column, text(data, "up", where, required=False))
+
+    def to_spec(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"table": self.table, "column": self.column.to_spec()}
+        if self.up is not None:
+            out["up"] = self.up
+        return out
+
+    @property
+    def fill(self) -> str | None:
+        """What existing rows and old-version inserts get: ``up``, else the default."""
+        return self.up if self.up is not None else self.column.default
+
+    def apply(self, state: VersionState, *, where: str) -> None:
+        table = state.table(self.table, where)
+        name = self.column.name
+        if name in table.columns:
+            raise MigrationInvalid(f"{where}: column {name!r} already exists in {self.table!r}")
+        if name.startswith(PREFIX):
+            raise MigrationInvalid(f"{where}: names starting with {PREFIX!r} are reserved for ec")
+        physical = state.physical.tables.get(table.physical)
+        if physical is not None and name in physical.columns:
+            raise MigrationInvalid(
+                f"{where}: table {table.physical!r} already has a physical column {name!r}"
+            )
+        if not self.column.nullable and self.fill is None:
+            raise MigrationInvalid(
+                f"{where}: NOT NULL column {name!r} needs a value for existing rows and for "
+                "rows the old version inserts",
+                "give it an `up` expression or a default",
+            )
+        self._physical_table = table.physical
+        state.claim(table, name, "add_column", where)
+        table.columns[name] = LogicalColumn(
+            name, name, self.column.type, self.column.nullable, self.column.default, "", "added"
+        )
+        if self.up is not None or self.column.default is not None:
+            table.needs_backfill = True
+
+    def expand(self, ctx: Any) -> list[PlannedStep]:
+        table = ctx.table_ref(self._physical_table)
+        col = sql.Identifier(self.column.name)
+        default = self.column.default
+        fast = default is not None and ctx.is_fast_default(self.column.type, default)
+        add = sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+            table, col, fragment(self.column.type)
+        )
+        if fast:
+            add = sql.SQL("{} DEFAULT {}").format(add, fragment(str(default)))
+        statements = [add]
+        if default is not None and not fast:
+            # A volatile default applied to new rows only; existing rows come from the backfill.
+            statements.append(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
+                    table, col, fragment(default)
+                )
+            )
+        steps = [
+            PlannedStep(
+                f"add:{self.column.name}",
+                f"add column {self._physical_table}.{self.column.name}"
+                + ("" if fast or default is None else " (volatile default set without rewrite)"),
+                tuple(statements),
+                "ACCESS EXCLUSIVE",
+                CATALOG,
+            )
+        ]
+        steps += ddl.constraint_steps(ctx, self._physical_table, self.column)
+        return steps
+
+    def dual_writes(self, ctx: Any) -> list[DualWrite]:
+        if self.fill is None:
+            return []
+        return [DualWrite(self._physical_table, self.column.name, self.fill, "up", "fill")]
+
+    def contract(self, ctx: Any) -> list[PlannedStep]:
+        return ddl.finish_constraint_steps(ctx, self._physical_table, self.column)
+
+    def rollback(self, ctx: Any) -> list[PlannedStep]:
+        table = ctx.table_ref(self._physical_table)
+        return [
+            PlannedStep(
+                f"drop:{self.column.name}",
+                f"drop added column {self._physical_table}.{self.column.name}",
+                (
+                    sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS {}").format(
+                        table, sql.Identifier(self.column.name)
+                    ),
+                ),
+                "ACCESS EXCLUSIVE",
+                CATALOG,
+            )
+        ]

@@ -1,0 +1,177 @@
+"""Lock-safe DDL building blocks shared by operations: constraints NOT VALID then VALIDATE,
+NOT NULL through a validated CHECK, unique through CONCURRENTLY + USING INDEX."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from psycopg import sql
+
+from expandcontract.operations.base import CATALOG, SCAN, PlannedStep
+from expandcontract.operations.columns import ColumnSpec
+from expandcontract.operations.expressions import fragment
+
+
+def object_name(*parts: str, suffix: str) -> str:
+    """PostgreSQL-style constraint/index name that always fits in 63 bytes."""
+    name = "_".join([*parts, suffix])
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return name.encode()[: 63 - 9].decode(errors="ignore") + "_" + digest
+
+
+def not_null_check(table: str, column: str) -> str:
+    return object_name("_ec_nn", table, column, suffix="check")
+
+
+def add_not_null_check(ctx: Any, table: str, column: str, key: str) -> PlannedStep:
+    return PlannedStep(
+        key,
+        f"NOT NULL for {table}.{column} as CHECK … NOT VALID (no scan)",
+        (
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID").format(
+                ctx.table_ref(table),
+                sql.Identifier(not_null_check(table, column)),
+                sql.Identifier(column),
+            ),
+        ),
+        "ACCESS EXCLUSIVE",
+        CATALOG,
+        stage="constraints",
+    )
+
+
+def finish_not_null(ctx: Any, table: str, column: str, key: str) -> list[PlannedStep]:
+    """VALIDATE (scan under SHARE UPDATE EXCLUSIVE: writes go on), then SET NOT NULL, which
+    PostgreSQL >= 12 proves from the valid CHECK without another scan, then drop the CHECK."""
+    ref, check = ctx.table_ref(table), sql.Identifier(not_null_check(table, column))
+    return [
+        PlannedStep(
+            f"{key}:validate",
+            f"validate NOT NULL check on {table}.{column}",
+            (sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(ref, check),),
+            "SHARE UPDATE EXCLUSIVE",
+            SCAN,
+            statement_timeout_ms=0,
+        ),
+        PlannedStep(
+            f"{key}:set-not-null",
+            f"SET NOT NULL on {table}.{column} (proved by the valid CHECK)",
+            (
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(
+                    ref, sql.Identifier(column)
+                ),
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ref, check),
+            ),
+            "ACCESS EXCLUSIVE",
+            CATALOG,
+        ),
+    ]
+
+
+def constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[PlannedStep]:
+    """Expand-phase steps for the constraints a new column declares."""
+    ref, col = ctx.table_ref(table), sql.Identifier(column.name)
+    steps: list[PlannedStep] = []
+    if not column.nullable:
+        steps.append(add_not_null_check(ctx, table, column.name, f"nn:{column.name}"))
+    if column.check:
+        steps.append(
+            PlannedStep(
+                f"check:{column.name}",
+                f"CHECK on {table}.{column.name} NOT VALID",
+                (
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
+                        ref,
+                        sql.Identifier(object_name(table, column.name, suffix="check")),
+                        fragment(column.check),
+                    ),
+                ),
+                "ACCESS EXCLUSIVE",
+                CATALOG,
+                stage="constraints",
+            )
+        )
+    if column.references:
+        steps.append(
+            PlannedStep(
+                f"fk:{column.name}",
+                f"foreign key {table}.{column.name} -> {column.references} NOT VALID",
+                (
+                    sql.SQL(
+                        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} NOT VALID"
+                    ).format(
+                        ref,
+                        sql.Identifier(object_name(table, column.name, suffix="fkey")),
+                        col,
+                        ctx.reference(column.references),
+                    ),
+                ),
+                "SHARE ROW EXCLUSIVE",
+                CATALOG,
+                stage="constraints",
+            )
+        )
+    if column.unique:
+        index = object_name(table, column.name, suffix="key")
+        steps.append(
+            PlannedStep(
+                f"unique:{column.name}",
+                f"unique index {index} built CONCURRENTLY",
+                (
+                    sql.SQL("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({})").format(
+                        sql.Identifier(index), ref, col
+                    ),
+                ),
+                "SHARE UPDATE EXCLUSIVE",
+                SCAN,
+                transactional=False,
+                creates_index=(ctx.schema, index),
+                statement_timeout_ms=0,
+                stage="indexes",
+            )
+        )
+    return steps
+
+
+def finish_constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[PlannedStep]:
+    """Contract-phase steps: validate what expand added NOT VALID, attach the unique index."""
+    ref = ctx.table_ref(table)
+    steps: list[PlannedStep] = []
+    if not column.nullable:
+        steps += finish_not_null(ctx, table, column.name, f"nn:{column.name}")
+    for suffix, present in (("check", column.check), ("fkey", column.references)):
+        if present:
+            name = object_name(table, column.name, suffix=suffix)
+            steps.append(
+                PlannedStep(
+                    f"{suffix}:{column.name}:validate",
+                    f"validate {name}",
+                    (
+                        sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+                            ref, sql.Identifier(name)
+                        ),
+                    ),
+                    "SHARE UPDATE EXCLUSIVE",
+                    SCAN,
+                    statement_timeout_ms=0,
+                )
+            )
+    if column.unique:
+        index = object_name(table, column.name, suffix="key")
+        steps.append(
+            PlannedStep(
+                f"unique:{column.name}:attach",
+                f"UNIQUE constraint {index} USING INDEX (no scan)",
+                (
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}").format(
+                        ref, sql.Identifier(index), sql.Identifier(index)
+                    ),
+                ),
+                "ACCESS EXCLUSIVE",
+                CATALOG,
+            )
+        )
+    return steps

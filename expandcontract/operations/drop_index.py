@@ -1,0 +1,57 @@
+"""drop_index: the old version may still rely on it, so it goes at contract, CONCURRENTLY."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from psycopg import sql
+
+from expandcontract.operations.base import CATALOG, MigrationInvalid, Operation, PlannedStep, text
+from expandcontract.operations.state import VersionState
+
+
+@dataclasses.dataclass
+class DropIndex(Operation):
+    kind: ClassVar[str] = "drop_index"
+    fields: ClassVar[dict[str, bool]] = {"name": True}
+
+    name: str
+
+    @classmethod
+    def _build(cls, data: dict[str, Any], *, where: str) -> DropIndex:
+        name = text(data, "name", where)
+        assert name is not None
+        return cls(name)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def apply(self, state: VersionState, *, where: str) -> None:
+        owner = state.physical.index_owner(self.name)
+        if owner is None or self.name in state.dropped_indexes:
+            raise MigrationInvalid(f"{where}: index {self.name!r} does not exist")
+        table = state.physical.tables[owner]
+        backing = [c.name for c in table.constraints.values() if c.index == self.name]
+        if backing:
+            raise MigrationInvalid(
+                f"{where}: index {self.name!r} backs constraint {backing[0]!r} of {owner!r}",
+                "drop the constraint instead (sql operation on contract)",
+            )
+        state.dropped_indexes.add(self.name)
+
+    def contract(self, ctx: Any) -> list[PlannedStep]:
+        return [
+            PlannedStep(
+                "drop",
+                f"drop index {self.name} CONCURRENTLY",
+                (
+                    sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+                        sql.Identifier(ctx.schema, self.name)
+                    ),
+                ),
+                "SHARE UPDATE EXCLUSIVE",
+                CATALOG,
+                transactional=False,
+            )
+        ]

@@ -1,0 +1,46 @@
+"""drop_table: hidden from the new version at once; the old version keeps using it until
+contract drops it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from expandcontract.operations.base import MigrationInvalid, Operation, text
+from expandcontract.operations.state import VersionState
+
+
+@dataclasses.dataclass
+class DropTable(Operation):
+    kind: ClassVar[str] = "drop_table"
+    fields: ClassVar[dict[str, bool]] = {"name": True}
+
+    name: str
+
+    @classmethod
+    def _build(cls, data: dict[str, Any], *, where: str) -> DropTable:
+        name = text(data, "name", where)
+        assert name is not None
+        return cls(name)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def apply(self, state: VersionState, *, where: str) -> None:
+        table = state.table(self.name, where)
+        if table.origin == "created":
+            raise MigrationInvalid(f"{where}: table {self.name!r} is created by this migration")
+        for other in state.physical.tables.values():
+            for con in other.constraints.values():
+                if (
+                    con.kind == "f"
+                    and other.name != table.physical
+                    and f"REFERENCES {table.physical}(" in con.definition.replace('"', "")
+                ):
+                    raise MigrationInvalid(
+                        f"{where}: table {self.name!r} is referenced by foreign key "
+                        f"{con.name!r} of {other.name!r}",
+                        "drop that foreign key first (sql operation on contract)",
+                    )
+        del state.tables[self.name]
+        state.dropped_tables.add(self.name)

@@ -1,0 +1,37 @@
+"""Run `Engine.apply` and SIGKILL this process right before the step with the given key
+(used by test_resume); without a key, run to the end and print every step key in order."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+from expandcontract.config import Settings
+from expandcontract.engine.api import Engine
+from expandcontract.engine.backfill import table_backfill
+from expandcontract.engine.migration import from_spec
+from expandcontract.operations import PlannedStep
+
+
+def main() -> None:
+    url, spec, crash_key = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    seen: list[str] = []
+
+    def before_step(phase: str, step: PlannedStep) -> None:
+        key = f"{phase}/{step.key}"
+        if key == crash_key:
+            os.kill(os.getpid(), signal.SIGKILL)
+        seen.append(key)
+
+    settings = Settings()
+    engine = Engine(
+        url, settings, backfill=table_backfill(url, settings), sink=None, before_step=before_step
+    )
+    engine.apply(from_spec(spec, default_name="multi"), through="contract")
+    print(json.dumps({"steps": seen}))
+
+
+if __name__ == "__main__":
+    main()
