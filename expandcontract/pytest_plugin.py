@@ -4,7 +4,10 @@ Fixtures:
   ``ec_server``  (session) a started :class:`~expandcontract.servers.PostgresServer`;
   ``ec_template`` (session) name of an empty template database, prepared once;
   ``ec_db``      (function) a fresh database cloned from the template (``.url``, ``.connect()``);
-  ``ec_conn``    (function) an autocommit psycopg connection to ``ec_db``.
+  ``ec_conn``    (function) an autocommit psycopg connection to ``ec_db``;
+  ``ec_verify``  (function) ``ec_verify(migration, old=MetaData, new=MetaData, **options)``
+                 verifies a migration against both app versions on ``ec_server`` and fails the
+                 test with the report (see expandcontract.verify.pytest_helper).
 
 Option ``--ec-server auto|url|embedded|local|container`` (or env EC_SERVER) picks the provider.
 Tests using these fixtures get the ``postgres`` marker, so ``-m postgres`` selects them.
@@ -14,6 +17,7 @@ Override the ``ec_template_setup`` fixture to put shared schema into the templat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +31,7 @@ from expandcontract.dsn import to_psycopg, to_sqlalchemy
 from expandcontract.errors import ServerUnavailable
 from expandcontract.servers import PostgresServer, start_server
 
-_FIXTURES = {"ec_server", "ec_template", "ec_db", "ec_conn"}
+_FIXTURES = {"ec_server", "ec_template", "ec_db", "ec_conn", "ec_verify"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -118,3 +122,11 @@ def ec_db(ec_server: PostgresServer, ec_template: str) -> Iterator[EcDatabase]:
 def ec_conn(ec_db: EcDatabase) -> Iterator[psycopg.Connection[Any]]:
     with ec_db.connect() as conn:
         yield conn
+
+
+@pytest.fixture
+def ec_verify(ec_server: PostgresServer) -> Callable[..., Any]:
+    """One call verifies a migration against two MetaData objects; a failure fails the test."""
+    from expandcontract.verify.pytest_helper import assert_compatible
+
+    return functools.partial(assert_compatible, server=ec_server)

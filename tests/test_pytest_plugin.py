@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from expandcontract.pytest_plugin import EcDatabase
@@ -56,3 +58,28 @@ def test_databases_are_dropped_after_each_test(ec_db: EcDatabase) -> None:
         names = [r[0] for r in conn.execute("SELECT datname FROM pg_database")]
     assert ec_db.name in names
     assert sum(n.startswith("ec_test_") for n in names) == 1
+
+
+def test_ec_verify_fixture_passes_and_fails_tests(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = Path(__file__).parents[1]
+    monkeypatch.setenv("PYTHONPATH", str(root))  # the sample apps live in this repo's tests
+    apps = root / "tests" / "verify" / "apps"
+    pytester.makepyfile(
+        f"""
+        from tests.verify.apps import shop_v1
+
+        def test_compatible(ec_verify):
+            report = ec_verify({str(apps / "status_only.yaml")!r}, old=shop_v1.metadata,
+                               new=shop_v1.metadata, rows=20, rounds=1)
+            assert report.compatible
+
+        def test_incompatible(ec_verify):
+            ec_verify({str(apps / "check_amount.yaml")!r}, old=shop_v1.metadata,
+                      new=shop_v1.metadata, rows=20, rounds=1)
+        """
+    )
+    result = pytester.runpytest_subprocess("--ec-server", "embedded", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*ec verify check_amount: NOT compatible*"])

@@ -22,6 +22,7 @@ COMMANDS = {
     "rollback": ("expandcontract.cli.migrate_cmds", "rollback"),
     "backfill": ("expandcontract.cli.backfill_cmd", "backfill"),
     "lint": ("expandcontract.cli.lint_cmd", "lint"),
+    "verify": ("expandcontract.cli.verify_cmd", "verify"),
     "demo": ("expandcontract.cli.demo", "demo"),
 }
 

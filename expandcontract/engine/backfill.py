@@ -8,6 +8,8 @@ is left pending before the phase may be marked done.
 
 from __future__ import annotations
 
+from psycopg import sql
+
 from expandcontract.backfill import BackfillSettings, run_backfill
 from expandcontract.config import Settings
 from expandcontract.engine.phases import BackfillFn
@@ -31,7 +33,7 @@ def table_backfill(
             table=job.table,
             schema=job.schema,
             assignments={PENDING: "false"},
-            where=f'"{PENDING}"',
+            where=sql.Identifier(PENDING).as_string(None),
             name=backfill_name(job, record),
             settings=tuning or BackfillSettings(),
             migration_id=record.id,

@@ -92,6 +92,20 @@ def from_spec(data: Any, *, default_name: str) -> Migration:
     return Migration(str(name), operations, version_schema)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads `on:`, `off:`, `yes:`, `no:` as booleans; migration files mean words
+    (`sql: {on: contract}`), so only true/false are booleans here."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def load(path: str | Path) -> Migration:
     path = Path(path)
     try:
@@ -99,7 +113,7 @@ def load(path: str | Path) -> Migration:
     except OSError as exc:
         raise MigrationInvalid(f"cannot read migration file {path}: {exc.strerror}") from None
     try:
-        data = json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
+        data = json.loads(raw) if path.suffix == ".json" else yaml.load(raw, Loader=_Loader)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise MigrationInvalid(f"{path} is not valid {path.suffix[1:] or 'YAML'}: {exc}") from None
     return from_spec(data, default_name=path.stem)

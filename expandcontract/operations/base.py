@@ -72,7 +72,7 @@ class Operation(abc.ABC):
     def from_spec(cls, data: Any, *, where: str) -> Operation:
         if not isinstance(data, Mapping):
             raise MigrationInvalid(f"{where}: {cls.kind} takes a mapping of fields")
-        unknown = sorted(set(data) - set(cls.fields))
+        unknown = sorted(str(k) for k in set(data) - set(cls.fields))
         if unknown:
             raise MigrationInvalid(
                 f"{where}: unknown field(s) {', '.join(unknown)} for {cls.kind}",

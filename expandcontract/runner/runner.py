@@ -301,6 +301,9 @@ class SafeRunner:
             hint = (
                 "the statement hit statement_timeout; raise --statement-timeout if this is expected"
             )
+        detail = exc.diag.message_detail if exc.diag else None
+        if detail:  # e.g. "Key (email)=(a@x) is duplicated." names the offending row
+            pg = f"{pg} ({mask_dsn(detail.strip())})"
         return StepFailed(
             f"step {step.description!r} failed: {pg} [SQLSTATE {exc.sqlstate or '?'}]{leftover}",
             hint,

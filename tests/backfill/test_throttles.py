@@ -327,3 +327,35 @@ def test_autovacuum_on_the_table_pauses(
     finally:
         ec_conn.execute("ALTER SYSTEM RESET autovacuum_naptime")
         ec_conn.execute("SELECT pg_reload_conf()")
+
+
+def test_dead_tuple_ratio_uses_reltuples_when_statistics_were_reset(ec_db: Any) -> None:
+    """A database cloned from a template (or a server after crash recovery) starts with empty
+    statistics; a few updates must not read as a 100% dead table."""
+    from expandcontract.backfill.throttles.base import ProbeContext
+    from expandcontract.backfill.throttles.dead_tuples import DeadTuples
+
+    with ec_db.connect() as conn:
+        conn.execute("CREATE TABLE big (id int PRIMARY KEY, v int)")
+        conn.execute("INSERT INTO big SELECT g, g FROM generate_series(1, 20000) g")
+        conn.execute("VACUUM ANALYZE big")
+    clone = f"{ec_db.name}_clone"
+    url = ec_db.server.create_database(clone, template=ec_db.name)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE big SET v = v + 1 WHERE id <= 2000")
+            oid = conn.execute("SELECT 'big'::regclass::oid").fetchone()[0]
+            deadline = time.monotonic() + 15
+            stats = None
+            while time.monotonic() < deadline:  # statistics are flushed asynchronously
+                stats = conn.execute(
+                    "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relname = 'big'"
+                ).fetchone()
+                if stats and stats[0] >= 2000:
+                    break
+                time.sleep(0.2)
+            assert stats is not None and stats[0] >= 2000 and stats[1] < 20000, stats
+            reading = DeadTuples(max_ratio=0.5, min_rows=0).read(ProbeContext(conn, oid, "x"))
+    finally:
+        ec_db.server.drop_database(clone)
+    assert reading.value is not None and reading.value < 0.2, reading

@@ -202,3 +202,18 @@ def test_contract_refused_before_backfill(seeded: EcDatabase) -> None:
     ec.apply(m, through="expand")
     with pytest.raises(ECError, match="backfill is not verified complete"):
         ec.complete()
+
+
+def test_yaml_words_are_not_booleans(tmp_path: Any) -> None:
+    """YAML 1.1 would read `on:` as true; the documented `sql: {on: contract}` must work."""
+    from expandcontract.engine.migration import load
+
+    path = tmp_path / "0009_words.yaml"
+    path.write_text(
+        "operations:\n"
+        "  - sql: {up: 'SELECT 1', on: contract}\n"
+        "  - add_column: {table: t, column: {name: x, type: int, nullable: false, default: '0'}}\n"
+    )
+    first, second = load(path).operations
+    assert first.to_spec()["on"] == "contract"
+    assert second.to_spec()["column"]["nullable"] is False

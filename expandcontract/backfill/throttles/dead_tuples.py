@@ -7,7 +7,14 @@ import dataclasses
 
 from expandcontract.backfill.throttles.base import ProbeContext, Reading, threshold
 
-_DEAD = "SELECT n_live_tup, n_dead_tup FROM pg_stat_all_tables WHERE relid = %s"
+# Statistics start from zero in a database cloned from a template and after crash recovery,
+# while pg_class.reltuples survives: take the larger live count, or a freshly reset table
+# with a few updates would look 100% dead and pause the run until autovacuum comes by.
+_DEAD = """
+SELECT greatest(s.n_live_tup, c.reltuples::bigint), s.n_dead_tup
+FROM pg_stat_all_tables s JOIN pg_class c ON c.oid = s.relid
+WHERE s.relid = %s
+"""
 
 
 @dataclasses.dataclass
