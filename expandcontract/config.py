@@ -41,7 +41,7 @@ def parse_duration_ms(value: object, *, name: str) -> int:
 class Settings:
     """Everything a command needs to know about where and how carefully to work."""
 
-    database_url: str | None = None
+    database_url: str | None = dataclasses.field(default=None, repr=False)
     schema: str = "public"
     ledger_schema: str = "expandcontract"
     lock_timeout_ms: int = 500

@@ -59,7 +59,7 @@ class EcDatabase:
     """A throwaway database: its name, libpq URL and the server it lives on."""
 
     name: str
-    url: str
+    url: str = dataclasses.field(repr=False)  # pytest prints fixtures in failure reports
     server: PostgresServer
 
     @property

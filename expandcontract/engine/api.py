@@ -13,6 +13,7 @@ from expandcontract.engine import versions
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.phases import BackfillFn, StepHook, run_backfills, run_steps
 from expandcontract.engine.plan import Plan, build_plan
+from expandcontract.engine.selector import as_version
 from expandcontract.errors import ECError, LedgerError
 from expandcontract.events import EventSink, log_event
 from expandcontract.ledger import ExclusiveRun, Ledger, MigrationRecord
@@ -37,7 +38,7 @@ class AlreadyApplied(Exception):
 class Engine:
     """One database, one base schema. ``backfill`` converts rows of a table (see phases.py)."""
 
-    url: str
+    url: str = dataclasses.field(repr=False)
     settings: Settings = dataclasses.field(default_factory=Settings)
     backfill: BackfillFn | None = None
     sink: EventSink | None = log_event
@@ -48,7 +49,12 @@ class Engine:
         return self.settings.schema
 
     def _runner(self) -> SafeRunner:
-        return SafeRunner(self.url, policy=RetryPolicy.from_settings(self.settings), sink=self.sink)
+        # ec's own session is never the new version (raw sql operations write as the old one).
+        return SafeRunner(
+            as_version(self.url, self.schema),
+            policy=RetryPolicy.from_settings(self.settings),
+            sink=self.sink,
+        )
 
     # -- planning ----------------------------------------------------------------------------
     def plan(self, migration: Migration) -> Plan:
@@ -150,6 +156,9 @@ class Engine:
 
     def _contract(self, ledger: Ledger, record: MigrationRecord, plan: Plan) -> None:
         phases = ledger.phases(record.id)
+        if not plan.backfills and _done(phases, "expand") and "backfill" not in phases:
+            run_backfills(ledger, record, plan, _no_backfill)  # nothing to convert: trivially done
+            phases = ledger.phases(record.id)
         if not _done(phases, "backfill"):
             raise MigrationError(
                 f"migration {record.name!r} cannot contract: its backfill is not verified complete",
@@ -177,8 +186,15 @@ class Engine:
             ledger = Ledger(runner, self.settings.ledger_schema)
             ledger.ensure()
             record, _ = self.active(ledger)
-            if not _done(ledger.phases(record.id), "expand"):
+            phases = ledger.phases(record.id)
+            if not _done(phases, "expand"):
                 raise MigrationError(f"migration {record.name!r} has not finished expand")
+            if back and "contract" in phases:
+                raise MigrationError(
+                    f"migration {record.name!r} has started contracting: the old version's "
+                    "columns may be gone, so it cannot become current again",
+                    "finish it with `ec complete`",
+                )
             versions.switch(runner, ledger, record, back=back, search_path=search_path)
             return self._summary(ledger, record)
 
@@ -208,7 +224,7 @@ class Engine:
                     "finish it with `ec complete`",
                 )
             versions.switch(runner, ledger, record, back=True)
-            run_steps(ledger, record, "rollback", plan.phases["rollback"])
+            run_steps(ledger, record, "rollback", _undoable(plan, ledger.done_steps(record.id)))
             ledger.finish_migration(record.id)
             return self._summary(ledger, record)
 
@@ -239,6 +255,17 @@ class Engine:
             "phases": ledger.phases(fresh.id),
             "current_schema": versions.current(ledger.runner.conn, ledger, self.schema),
         }
+
+
+def _undoable(plan: Plan, done: set[tuple[str, str]]) -> list[Any]:
+    """Rollback steps of operations whose expand never ran are skipped: a raw sql `down` must
+    not undo an `up` that did not happen (the shared steps all use IF EXISTS)."""
+    started = {key.split(":", 2)[0] for phase, key in done if phase == "expand"}
+    return [
+        step
+        for step in plan.phases["rollback"]
+        if not step.key[:1].isdigit() or step.key.split(":", 2)[0] in started
+    ]
 
 
 def _done(phases: dict[str, dict[str, Any]], phase: str) -> bool:

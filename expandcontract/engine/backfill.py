@@ -14,6 +14,7 @@ from expandcontract.backfill import BackfillSettings, run_backfill
 from expandcontract.config import Settings
 from expandcontract.engine.phases import BackfillFn
 from expandcontract.engine.plan import BackfillJob
+from expandcontract.engine.selector import as_version
 from expandcontract.errors import ECError
 from expandcontract.ledger import MigrationRecord
 from expandcontract.operations.state import PENDING
@@ -28,8 +29,10 @@ def table_backfill(
     url: str, settings: Settings, *, tuning: BackfillSettings | None = None
 ) -> BackfillFn:
     def run(job: BackfillJob, record: MigrationRecord) -> None:
+        # The backfill touches rows as the OLD version: the trigger then computes the new
+        # columns from up. Declared explicitly, whatever the database's default search_path.
         result = run_backfill(
-            url,
+            as_version(url, record.old_schema or job.schema),
             table=job.table,
             schema=job.schema,
             assignments={PENDING: "false"},

@@ -11,7 +11,7 @@ from expandcontract.operations.base import MigrationInvalid
 from expandcontract.operations.state import VersionState
 from expandcontract.schema.model import Schema
 
-_REFERENCE = re.compile(
+REFERENCE = re.compile(
     r"^\s*(?P<table>[A-Za-z_][A-Za-z0-9_$]*)\s*(?:\(\s*(?P<col>[A-Za-z_][A-Za-z0-9_$]*)\s*\))?\s*$"
 )
 
@@ -23,13 +23,16 @@ class PhaseContext:
     physical: Schema
     state: VersionState
     fast_defaults: dict[tuple[str, str], bool] = dataclasses.field(default_factory=dict)
+    # Who may use the base schema / its tables: the version schema grants the same.
+    schema_usage: list[str] = dataclasses.field(default_factory=list)
+    table_grants: dict[str, list[tuple[str, str]]] = dataclasses.field(default_factory=dict)
 
     def table_ref(self, table: str) -> sql.Identifier:
         return sql.Identifier(self.schema, table)
 
     def reference(self, ref: str) -> sql.Composed:
         """``users`` or ``users(id)`` (a column's ``references``) -> a qualified target."""
-        m = _REFERENCE.match(ref)
+        m = REFERENCE.match(ref)
         if not m:
             raise MigrationInvalid(f"references must look like table or table(column), got {ref!r}")
         target = sql.Identifier(self.schema, m.group("table"))

@@ -10,16 +10,20 @@ from __future__ import annotations
 from psycopg import sql
 
 from expandcontract.engine.context import PhaseContext
+from expandcontract.engine.triggers import drop_trigger_statements
 from expandcontract.operations.alter_column import AlterColumn
 from expandcontract.operations.base import CATALOG, PlannedStep
 from expandcontract.operations.state import PENDING, PREFIX
 
 
-def reconcile_columns(ctx: PhaseContext) -> list[PlannedStep]:
-    """Per table, one transaction: drop what the new version does not use, then rename (two
-    hops through temporary names, so swaps such as a->b, b->a never collide). One transaction
-    so the base table is never seen half-way (a column dropped but its twin not yet renamed)."""
+def reconcile_columns(ctx: PhaseContext, trigger_tables: set[str]) -> list[PlannedStep]:
+    """Per table, one transaction: drop the dual-write trigger, drop what the new version does
+    not use, then rename (two hops through temporary names, so swaps such as a->b, b->a never
+    collide). One transaction, after every slow VALIDATE: until the swap commits, the trigger
+    keeps old-version writes flowing into the new columns, and nobody sees the table half-way.
+    """
     steps: list[PlannedStep] = []
+    done: set[str] = set()
     for table in ctx.state.tables.values():
         if table.origin == "created":
             continue
@@ -33,6 +37,9 @@ def reconcile_columns(ctx: PhaseContext) -> list[PlannedStep]:
             continue
         ref = ctx.table_ref(table.physical)
         statements: list[sql.SQL | sql.Composed] = []
+        if table.physical in trigger_tables:
+            statements += drop_trigger_statements(ctx, table.physical)
+            done.add(table.physical)
         if drop:
             statements.append(
                 sql.SQL("ALTER TABLE {} {}").format(
@@ -61,6 +68,16 @@ def reconcile_columns(ctx: PhaseContext) -> list[PlannedStep]:
                 f"columns:{table.physical}",
                 f"columns of {table.physical}: " + "; ".join(what),
                 tuple(statements),
+                "ACCESS EXCLUSIVE",
+                CATALOG,
+            )
+        )
+    for name in sorted(trigger_tables - done):
+        steps.append(
+            PlannedStep(
+                f"drop-trigger:{name}",
+                f"drop dual-write trigger on {name}",
+                tuple(drop_trigger_statements(ctx, name)),
                 "ACCESS EXCLUSIVE",
                 CATALOG,
             )

@@ -14,10 +14,10 @@ from expandcontract.engine.context import PhaseContext
 from expandcontract.engine.contract import reconcile_columns, reconcile_tables
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.triggers import drop_trigger_steps, trigger_steps
-from expandcontract.engine.validate import validate
+from expandcontract.engine.validate import check_dependents, validate
 from expandcontract.engine.views import drop_version_schema, view_steps
 from expandcontract.operations import AlterColumn
-from expandcontract.operations.base import CATALOG, DualWrite, PlannedStep
+from expandcontract.operations.base import CATALOG, DualWrite, MigrationInvalid, PlannedStep
 from expandcontract.operations.state import PENDING, VersionState
 from expandcontract.schema.introspect import introspect
 
@@ -106,12 +106,16 @@ def build_plan(
         op.apply(state, where=f"operation {i} ({op.kind})")
     ctx = PhaseContext(base_schema, migration.schema_for(base_schema), physical, state)
     validate(conn, ctx, migration.operations)
+    read_grants(conn, ctx)
+    check_dependents(conn, ctx, old_schema)
 
     writes: dict[str, list[DualWrite]] = {}
     for op in migration.operations:
         for write in op.dual_writes(ctx):
             writes.setdefault(write.table, []).append(write)
     logical_by_physical = {t.physical: t for t in state.tables.values()}
+    for table_name in writes:
+        _check_trigger_names(ctx, table_name, logical_by_physical.get(table_name))
     pending_tables = [t for t in state.tables.values() if t.needs_backfill]
 
     def keyed(i: int, kind: str, steps: list[PlannedStep]) -> list[PlannedStep]:
@@ -131,11 +135,9 @@ def build_plan(
     contract: list[PlannedStep] = []
     if old_schema != base_schema:
         contract.append(drop_version_schema(ctx, old_schema, "old-version-schema"))
-    for table_name in writes:
-        contract += drop_trigger_steps(ctx, table_name)
     for i, op in enumerate(migration.operations, start=1):
         contract += keyed(i, op.kind, op.contract(ctx))
-    contract += reconcile_columns(ctx)
+    contract += reconcile_columns(ctx, set(writes))
     alters = [op for op in migration.operations if isinstance(op, AlterColumn)]
     contract += reconcile_tables(ctx, alters)
 
@@ -161,6 +163,45 @@ def build_plan(
         backfills=backfills,
         warnings=_warnings(ctx, migration),
     )
+
+
+# Names PL/pgSQL gives a meaning inside a trigger: a column variable of that name would hide it.
+_TRIGGER_NAMES = {"new", "old", "tg_op", "tg_name", "tg_when", "tg_level", "tg_relid",
+                  "tg_table_name", "tg_table_schema", "tg_nargs", "tg_argv", "found"}  # fmt: skip
+
+
+def _check_trigger_names(ctx: PhaseContext, table: str, logical: Any) -> None:
+    names = set(ctx.physical.tables[table].columns)
+    if logical is not None:
+        names |= set(logical.columns)
+    clash = sorted(n for n in names if n.lower() in _TRIGGER_NAMES)
+    if clash:
+        raise MigrationInvalid(
+            f"table {table!r} has column(s) {', '.join(clash)}, which the dual-write trigger "
+            "cannot use as variable names",
+            "rename the column in an earlier migration; this is not supported yet",
+        )
+
+
+_SCHEMA_USAGE = """
+SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
+FROM pg_namespace n, aclexplode(n.nspacl) a
+WHERE n.nspname = %s AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner
+ORDER BY 1
+"""
+_TABLE_GRANTS = """
+SELECT c.relname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
+       a.privilege_type
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.grantee <> c.relowner
+  AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+"""
+
+
+def read_grants(conn: psycopg.Connection[Any], ctx: PhaseContext) -> None:
+    ctx.schema_usage = [str(r[0]) for r in conn.execute(_SCHEMA_USAGE, (ctx.schema,))]
+    for table, role, privilege in conn.execute(_TABLE_GRANTS, (ctx.schema,)):
+        ctx.table_grants.setdefault(str(table), []).append((str(role), str(privilege)))
 
 
 def _add_pending(ctx: PhaseContext, table: str) -> PlannedStep:

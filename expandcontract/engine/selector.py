@@ -18,3 +18,19 @@ def is_version(version_schema: str) -> sql.Composed:
     return sql.SQL(
         "(coalesce(nullif(current_setting({}, true), ''), (current_schemas(false))[1]) = {})"
     ).format(sql.Literal(SETTING), sql.Literal(version_schema))
+
+
+def as_version(conninfo: str, version: str) -> str:
+    """``conninfo`` whose sessions declare ``version`` from their first statement on.
+
+    ec's own sessions (the backfill above all) must never be taken for the new version, even
+    when a switched database default search_path starts with the new version's schema.
+    """
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from expandcontract.dsn import to_psycopg
+
+    libpq = to_psycopg(conninfo)
+    options = str(conninfo_to_dict(libpq).get("options") or "")
+    declared = f"-c {SETTING}={version}"
+    return make_conninfo(libpq, options=f"{options} {declared}".strip())

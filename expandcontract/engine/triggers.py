@@ -16,15 +16,15 @@ from psycopg import sql
 from expandcontract.engine.context import PhaseContext
 from expandcontract.engine.selector import is_version
 from expandcontract.operations.base import CATALOG, DualWrite, PlannedStep
-from expandcontract.operations.expressions import fragment
+from expandcontract.operations.ddl import object_name
+from expandcontract.operations.expressions import fragment, referenced_columns
 from expandcontract.operations.state import PENDING, PREFIX, LogicalTable
 
 TRIGGER = "_ec_dual_write"
 
 
 def function_name(table: str) -> str:
-    name = f"{PREFIX}dw_{table}"
-    return name if len(name.encode()) <= 63 else name.encode()[:63].decode(errors="ignore")
+    return object_name(f"{PREFIX}dw", table, suffix="fn")
 
 
 def _declare(pairs: list[tuple[str, str, str]]) -> sql.Composed:
@@ -59,43 +59,56 @@ def trigger_steps(
     ups = [w for w in writes if w.direction == "up"]
     downs = [w for w in writes if w.direction == "down"]
     pending = logical is not None and logical.needs_backfill
+    insert = sql.SQL("TG_OP = 'INSERT'")
+    was_pending = sql.SQL("OLD.{}").format(sql.Identifier(PENDING))
+    old_names = {name: col for name, _, col in old_vars}
+    new_names = {name: col for name, _, col in new_vars}
 
-    # New-version write on a row never computed: fill what the new app left unset.
+    def changed(write: DualWrite, names: dict[str, str]) -> list[sql.Composable]:
+        """Recompute a derived column on UPDATE only when a column its expression reads
+        changed: an unrelated write must not overwrite what the other version stored."""
+        reads = referenced_columns(write.expression, set(names))
+        columns = sorted(set(names.values()) if reads is None else {names[r] for r in reads})
+        return [
+            sql.SQL("NEW.{c} IS DISTINCT FROM OLD.{c}").format(c=sql.Identifier(c)) for c in columns
+        ]
+
+    def when(conditions: Sequence[sql.Composable], write: DualWrite) -> sql.Composed:
+        return sql.SQL("IF {} THEN {} END IF;").format(
+            sql.SQL(" OR ").join(conditions), _assign(write)
+        )
+
+    # New-version writes: the old version's columns through down, then, for a row never
+    # computed, what the new app left unset through up.
+    down_body: list[sql.Composable] = [
+        when([insert, *changed(w, new_names)] if w.when == "always" else [insert], w) for w in downs
+    ]
+    new_side: list[sql.Composable] = [_block(new_declare, down_body)]
     fill_for_new = [
         sql.SQL("IF NEW.{c} IS NOT DISTINCT FROM OLD.{c} THEN {a} END IF;").format(
             c=sql.Identifier(w.column), a=_assign(w)
         )
         for w in ups
     ]
-    new_side: list[sql.Composable] = []
     if pending and fill_for_new:
         new_side.append(
-            sql.SQL("IF TG_OP = 'UPDATE' AND OLD.{} THEN {} END IF;").format(
-                sql.Identifier(PENDING), _block(old_declare, fill_for_new)
+            sql.SQL("IF TG_OP = 'UPDATE' AND {} THEN {} END IF;").format(
+                was_pending, _block(old_declare, fill_for_new)
             )
         )
-    down_body: list[sql.Composable] = [
-        _assign(w)
-        if w.when == "always"
-        else sql.SQL("IF TG_OP = 'INSERT' THEN {} END IF;").format(_assign(w))
-        for w in downs
-    ]
-    new_side.append(_block(new_declare, down_body))
 
-    fill_cond = (
-        sql.SQL("TG_OP = 'INSERT' OR OLD.{}").format(sql.Identifier(PENDING))
-        if pending
-        else sql.SQL("TG_OP = 'INSERT'")
-    )
+    # Old-version writes: the new version's columns through up.
+    first_time: list[sql.Composable] = [insert, was_pending] if pending else [insert]
     up_body: list[sql.Composable] = [
-        _assign(w)
-        if w.when == "always"
-        else sql.SQL("IF {} THEN {} END IF;").format(fill_cond, _assign(w))
+        when([*first_time, *changed(w, old_names)] if w.when == "always" else first_time, w)
         for w in ups
     ]
     old_side = _block(old_declare, up_body)
     clear = sql.SQL("NEW.{} := false;").format(sql.Identifier(PENDING)) if pending else sql.SQL("")
+    # use_variable: inside up/down, a bare column name means this row's value, even in a
+    # subquery over another table that has a column of the same name.
     body = sql.SQL(
+        "#variable_conflict use_variable\n"
         "BEGIN IF {is_new} THEN {new_side} ELSE {old_side} END IF; {clear} RETURN NEW; END"
     ).format(
         is_new=is_version(ctx.version_schema),
@@ -132,18 +145,22 @@ def trigger_steps(
     ]
 
 
-def drop_trigger_steps(ctx: PhaseContext, physical_table: str) -> list[PlannedStep]:
+def drop_trigger_statements(ctx: PhaseContext, physical_table: str) -> list[sql.Composed]:
     fn = sql.Identifier(ctx.schema, function_name(physical_table))
+    return [
+        sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+            sql.Identifier(TRIGGER), ctx.table_ref(physical_table)
+        ),
+        sql.SQL("DROP FUNCTION IF EXISTS {}()").format(fn),
+    ]
+
+
+def drop_trigger_steps(ctx: PhaseContext, physical_table: str) -> list[PlannedStep]:
     return [
         PlannedStep(
             f"drop-trigger:{physical_table}",
             f"drop dual-write trigger on {physical_table}",
-            (
-                sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
-                    sql.Identifier(TRIGGER), ctx.table_ref(physical_table)
-                ),
-                sql.SQL("DROP FUNCTION IF EXISTS {}()").format(fn),
-            ),
+            tuple(drop_trigger_statements(ctx, physical_table)),
             "ACCESS EXCLUSIVE",
             CATALOG,
         )

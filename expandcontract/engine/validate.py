@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from expandcontract.engine.context import PhaseContext
+from expandcontract.engine.context import REFERENCE, PhaseContext
 from expandcontract.operations import AddColumn, AlterColumn, CreateIndex, CreateTable, DropColumn
 from expandcontract.operations.base import MigrationInvalid, Operation
 from expandcontract.operations.columns import ColumnSpec
@@ -21,6 +21,65 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 
 class _Rollback(Exception):
     pass
+
+
+_DEPENDENTS = """
+SELECT DISTINCT dn.nspname, dc.relname, 'view'
+FROM pg_depend d
+JOIN pg_rewrite r ON r.oid = d.objid
+JOIN pg_class dc ON dc.oid = r.ev_class
+JOIN pg_namespace dn ON dn.oid = dc.relnamespace
+WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND d.refobjid = %(table)s::regclass AND dc.oid <> d.refobjid
+  AND (%(whole)s OR d.refobjsubid = ANY(%(attnums)s))
+  AND dn.nspname <> ALL(%(ours)s)
+UNION
+SELECT DISTINCT n.nspname, c.relname, 'foreign key ' || con.conname
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE con.contype = 'f' AND con.confrelid = %(table)s::regclass AND con.conrelid <> con.confrelid
+  AND (%(whole)s OR con.confkey && %(attnums)s::smallint[])
+ORDER BY 1, 2
+"""
+
+
+def check_dependents(conn: Connection, ctx: PhaseContext, old_schema: str) -> None:
+    """Contract drops columns and tables; a user view or a foreign key that depends on one
+    would make contract fail half-way, so it is refused now, before anything runs."""
+    # Views ec made itself (the previous version's schema) are dropped by contract first.
+    ours = [ctx.version_schema] + ([old_schema] if old_schema != ctx.schema else [])
+    targets: list[tuple[str, list[str], bool]] = []
+    for table in ctx.state.tables.values():
+        if table.origin == "created":
+            continue
+        kept = {c.physical for c in table.columns.values()}
+        gone = [c for c in ctx.physical.tables[table.physical].columns if c not in kept]
+        if gone:
+            targets.append((table.physical, gone, False))
+    targets += [(name, [], True) for name in sorted(ctx.state.dropped_tables)]
+    for name, columns, whole in targets:
+        regclass = sql.Identifier(ctx.schema, name).as_string(conn)
+        attnums = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT attnum FROM pg_attribute WHERE attrelid = %s::regclass"
+                " AND attname = ANY(%s)",
+                (regclass, columns),
+            )
+        ]
+        found = conn.execute(
+            _DEPENDENTS, {"table": regclass, "attnums": attnums, "whole": whole, "ours": ours}
+        ).fetchall()
+        if found:
+            what = ", ".join(f"{kind} {schema}.{name}" for schema, name, kind in found)
+            subject = (
+                f"table {table!r}" if whole else f"column(s) {', '.join(columns)} of {table!r}"
+            )
+            raise MigrationInvalid(
+                f"contract would drop {subject}, but {what} depend(s) on it",
+                "drop or change the dependent objects first (an `sql` operation on expand)",
+            )
 
 
 def validate(conn: Connection, ctx: PhaseContext, operations: list[Operation]) -> None:
@@ -35,10 +94,39 @@ def validate(conn: Connection, ctx: PhaseContext, operations: list[Operation]) -
             _check_type(conn, type_, where)
         for label, expression, target_type, table, names in _expressions(ctx, op):
             _explain(conn, ctx, expression, target_type, table, names, f"{where}: {label}")
+        for column in _columns(op):
+            if column.references:
+                _check_reference(conn, ctx, column.references, f"{where}: {column.name}")
         if isinstance(op, AddColumn) and op.column.default is not None:
             ctx.fast_defaults[(op.column.type, op.column.default)] = _is_fast_default(
                 conn, op.column.type, op.column.default, where
             )
+
+
+def _columns(op: Operation) -> list[ColumnSpec]:
+    if isinstance(op, AddColumn):
+        return [op.column]
+    if isinstance(op, CreateTable):
+        return list(op.columns)
+    return []
+
+
+def _check_reference(conn: Connection, ctx: PhaseContext, ref: str, where: str) -> None:
+    """The referenced table and column must exist (or be created by this migration)."""
+    m = REFERENCE.match(ref)
+    if not m:
+        raise MigrationInvalid(f"{where}: references must look like table or table(column)")
+    table, column = m.group("table"), m.group("col")
+    created = ctx.state.tables.get(table)
+    if created is not None and created.origin == "created":
+        if column and column not in created.columns:
+            raise MigrationInvalid(f"{where}: references unknown column {table}.{column}")
+        return
+    physical = ctx.physical.tables.get(table)
+    if physical is None:
+        raise MigrationInvalid(f"{where}: references unknown table {ctx.schema}.{table}")
+    if column and column not in physical.columns:
+        raise MigrationInvalid(f"{where}: references unknown column {table}.{column}")
 
 
 def _schemas(conn: Connection) -> set[str]:
@@ -74,6 +162,9 @@ def _expressions(
         if op.up is not None:
             out.append(("up", op.up, op.column.type, op._physical_table, "old"))
         out += _column_expressions(op.column)
+        if op.column.check:
+            logical = _logical(ctx, op._physical_table)
+            out.append(("check", op.column.check, "boolean", logical, "new"))
     elif isinstance(op, AlterColumn) and op._new is not None:
         logical = _logical(ctx, op._table)
         if op.up is not None:
@@ -87,8 +178,11 @@ def _expressions(
         old_type = ctx.physical.tables[op._physical[0]].columns[op._physical[1]].type
         out.append(("down", op.down, old_type, _logical(ctx, op._physical[0]), "new"))
     elif isinstance(op, CreateTable):
+        created = ctx.state.tables.get(op.name)
         for column in op.columns:
             out += _column_expressions(column)
+            if column.check:
+                out.append(("check", column.check, "boolean", created, "new"))
     elif isinstance(op, CreateIndex) and op.where:
         out.append(("where", op.where, "boolean", _logical(ctx, op._physical_table), "new"))
     return out

@@ -23,10 +23,10 @@ SELECT coalesce((
                 ELSE coalesce(m.old_schema, m.base_schema) END
     FROM {migrations} m
     LEFT JOIN {phases} p ON p.migration_id = m.id AND p.phase = 'switch'
-    WHERE m.base_schema = {base}
-      AND (m.active OR EXISTS (SELECT 1 FROM {phases} c WHERE c.migration_id = m.id
-                               AND c.phase = 'contract' AND c.status = 'done'))
-    ORDER BY m.active DESC, m.id DESC LIMIT 1), {base})
+    LEFT JOIN {phases} c ON c.migration_id = m.id AND c.phase = 'contract' AND c.status = 'done'
+    WHERE m.base_schema = {base} AND (m.active OR c.migration_id IS NOT NULL)
+    -- the active one, else the one completed last (ids do not order re-applied migrations)
+    ORDER BY m.active DESC, c.finished_at DESC NULLS LAST, m.id DESC LIMIT 1), {base})
 """
 
 
@@ -53,8 +53,29 @@ def switch(
     back: bool,
     search_path: str | None = None,
 ) -> None:
+    """Record the current version; with ``search_path`` (or one recorded by an earlier switch
+    of this migration) also point the database's or a role's default search_path at it, so a
+    switch back — or a rollback — never leaves new sessions in the wrong version."""
     ledger.set_phase(record.id, "switch", "reverted" if back else "done")
     target = (record.old_schema or record.base_schema) if back else record.version_schema
+    key = f"search_path:{record.id}"
+    if search_path:
+        with runner.transaction() as conn:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (key, value) VALUES (%s, %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                ).format(sql.Identifier(ledger.schema, "meta")),
+                (key, search_path),
+            )
+    else:
+        row = runner.conn.execute(
+            sql.SQL("SELECT value FROM {} WHERE key = %s").format(
+                sql.Identifier(ledger.schema, "meta")
+            ),
+            (key,),
+        ).fetchone()
+        search_path = str(row[0]) if row else None
     if search_path and target:
         apply_search_path(runner, search_path, target, record.base_schema)
 

@@ -48,6 +48,7 @@ def view_steps(ctx: PhaseContext) -> list[PlannedStep]:
                         view, sql.Identifier(column.name), default
                     )
                 )
+    statements += _grants(ctx)
     return [
         PlannedStep(
             "views",
@@ -57,6 +58,32 @@ def view_steps(ctx: PhaseContext) -> list[PlannedStep]:
             CATALOG,
         )
     ]
+
+
+def _grantee(role: str) -> sql.Composable:
+    return sql.SQL("PUBLIC") if role == "PUBLIC" else sql.Identifier(role)
+
+
+def _grants(ctx: PhaseContext) -> list[sql.SQL | sql.Composed]:
+    """The app's roles get on the new version what they have on the base schema and tables
+    (security_invoker views also check the base table privileges, which they already hold)."""
+    out: list[sql.SQL | sql.Composed] = []
+    vs = sql.Identifier(ctx.version_schema)
+    for role in ctx.schema_usage:
+        out.append(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(vs, _grantee(role)))
+    for table in ctx.state.tables.values():
+        by_role: dict[str, list[str]] = {}
+        for role, privilege in ctx.table_grants.get(table.physical, []):
+            by_role.setdefault(role, []).append(privilege)
+        for role, privileges in sorted(by_role.items()):
+            out.append(
+                sql.SQL("GRANT {} ON {} TO {}").format(
+                    sql.SQL(", ").join(sql.SQL(p) for p in sorted(set(privileges))),
+                    sql.Identifier(ctx.version_schema, table.name),
+                    _grantee(role),
+                )
+            )
+    return out
 
 
 def drop_version_schema(ctx: PhaseContext, schema: str, key: str) -> PlannedStep:

@@ -271,6 +271,14 @@ class Ledger:
         ).fetchone()
         return row is not None
 
+    def done_steps(self, migration_id: int) -> set[tuple[str, str]]:
+        """(phase, key) of every step recorded for a migration."""
+        rows = self.runner.conn.execute(
+            sql.SQL("SELECT phase, key FROM {} WHERE migration_id = %s").format(self._t("steps")),
+            (migration_id,),
+        ).fetchall()
+        return {(str(r[0]), str(r[1])) for r in rows}
+
     def run_step(self, migration_id: int, phase: str, key: str, step: Step) -> StepResult:
         """Run ``step`` once per (migration, phase, key): a resumed phase skips what is done.
 

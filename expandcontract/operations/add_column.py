@@ -80,6 +80,10 @@ class AddColumn(Operation):
             )
         self._physical_table = table.physical
         state.claim(table, name, "add_column", where)
+        if self.column.unique:
+            state.claim_relation_name(
+                ddl.object_name(table.physical, name, suffix="key"), table.physical, where
+            )
         table.columns[name] = LogicalColumn(
             name, name, self.column.type, self.column.nullable, self.column.default, "", "added"
         )

@@ -18,6 +18,7 @@ from psycopg import sql
 from expandcontract.operations import ddl
 from expandcontract.operations.base import (
     CATALOG,
+    NONBLOCKING_LOCK_TIMEOUT_MS,
     SCAN,
     DualWrite,
     MigrationInvalid,
@@ -26,12 +27,13 @@ from expandcontract.operations.base import (
     flag,
     text,
 )
-from expandcontract.operations.expressions import fragment
+from expandcontract.operations.expressions import fragment, rename_columns
 from expandcontract.operations.state import LogicalColumn, VersionState, duplicate_name
-from expandcontract.schema.model import Index
+from expandcontract.schema.model import Constraint, Index
 
 _UNSET = object()
 # A serial column's default as the catalog prints it: nextval('name'::regclass).
+_NOT_VALID = re.compile(r"\s+NOT VALID\s*$")
 _NEXTVAL = re.compile(r"^nextval\('((?:[^']|'')+)'::regclass\)$")
 
 
@@ -60,6 +62,7 @@ class AlterColumn(Operation):
     _old: str = ""  # physical column the old version uses
     _new: LogicalColumn | None = None
     _copies: list[Index] = dataclasses.field(default_factory=list)
+    _constraints: list[Constraint] = dataclasses.field(default_factory=list)
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> AlterColumn:
@@ -110,6 +113,12 @@ class AlterColumn(Operation):
         if not (type_changes or null_changes):
             self._new = column  # default-only: nothing to move
             return
+        source = physical.columns[column.physical]
+        if source.identity or source.generated:
+            raise MigrationInvalid(
+                f"{where}: changing the type or nullability of identity or generated column "
+                f"{self.column!r} is not supported yet"
+            )
         if column.physical in physical.primary_key:
             raise MigrationInvalid(
                 f"{where}: changing the type or nullability of primary key column "
@@ -145,19 +154,39 @@ class AlterColumn(Operation):
         self._copies = [
             index
             for index in physical.indexes.values()
-            if column.physical in index.columns and not index.primary
+            if column.physical in index.uses
+            and not index.primary
+            and index.name not in state.dropped_indexes
         ]
         for index in self._copies:
-            if index.predicate and column.physical in index.predicate:
+            state.claim_relation_name(
+                ddl.object_name("_ec_new", index.name, suffix="idx"), table.physical, where
+            )
+            if not index.plain or (index.predicate and column.physical in index.predicate):
                 raise MigrationInvalid(
-                    f"{where}: index {index.name!r} has a predicate on {self.column!r}; copying "
-                    "it is not supported yet",
-                    "drop it in this migration and create the new one with create_index",
+                    f"{where}: index {index.name!r} on {self.column!r} is not a plain btree over "
+                    "columns (an expression, INCLUDE, ordering, operator class, other method or "
+                    "a predicate on the column); ec cannot copy it onto the new column yet",
+                    "drop it in this migration (drop_index) and create the new one with "
+                    "create_index",
+                )
+        # Constraints on the column die with the old column at contract: recreate them on the
+        # twin (NOT VALID now, VALIDATE at contract, then take the original names).
+        self._constraints = [
+            con
+            for con in physical.constraints.values()
+            if column.physical in con.columns and con.kind in ("c", "f", "x")
+        ]
+        for con in self._constraints:
+            if con.kind == "x":
+                raise MigrationInvalid(
+                    f"{where}: exclusion constraint {con.name!r} uses {self.column!r}; changing "
+                    "such a column is not supported yet"
                 )
 
     def _down(self) -> str:
         # Without an explicit down the new value fits the old column as it is.
-        return self.down if self.down is not None else f'"{self.column}"'
+        return self.down if self.down is not None else sql.Identifier(self.column).as_string(None)
 
     def expand(self, ctx: Any) -> list[PlannedStep]:
         if not self.moves_data:
@@ -201,13 +230,46 @@ class AlterColumn(Operation):
                     ),
                     "SHARE UPDATE EXCLUSIVE",
                     SCAN,
+                    lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
                     transactional=False,
                     creates_index=(ctx.schema, copy),
                     statement_timeout_ms=0,
                     stage="indexes",
                 )
             )
+        steps += [self._copy_constraint(ctx, con) for con in self._constraints]
         return steps
+
+    def _copy_name(self, con: Constraint) -> str:
+        return ddl.object_name("_ec_new", con.name, suffix="con")
+
+    def _copy_constraint(self, ctx: Any, con: Constraint) -> PlannedStep:
+        assert self._new is not None
+        definition = _NOT_VALID.sub("", con.definition)
+        if con.kind == "c":
+            body = definition.strip()[len("CHECK") :].strip()
+            renamed = rename_columns(body, {self._old: self._new.physical}, where=con.name)
+            clause = sql.SQL("CHECK {}").format(fragment(renamed))
+            lock = "ACCESS EXCLUSIVE"
+        else:  # FOREIGN KEY (a, b) REFERENCES …: swap the column list, keep the rest
+            _, _, rest = definition.partition(")")
+            columns = [self._new.physical if c == self._old else c for c in con.columns]
+            clause = sql.SQL("FOREIGN KEY ({}){}").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in columns), fragment(rest)
+            )
+            lock = "SHARE ROW EXCLUSIVE"
+        return PlannedStep(
+            f"constraint:{con.name}",
+            f"copy constraint {con.name} onto {self._new.physical} NOT VALID",
+            (
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
+                    ctx.table_ref(self._table), sql.Identifier(self._copy_name(con)), clause
+                ),
+            ),
+            lock,
+            CATALOG,
+            stage="constraints",
+        )
 
     def dual_writes(self, ctx: Any) -> list[DualWrite]:
         if not self.moves_data:
@@ -227,6 +289,22 @@ class AlterColumn(Operation):
         if not self._new.nullable:
             steps += ddl.finish_not_null(
                 ctx, self._table, self._new.physical, f"nn:{self._new.physical}"
+            )
+        for con in self._constraints:
+            steps.append(
+                PlannedStep(
+                    f"constraint:{con.name}:validate",
+                    f"validate {self._copy_name(con)}",
+                    (
+                        sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+                            ctx.table_ref(self._table), sql.Identifier(self._copy_name(con))
+                        ),
+                    ),
+                    "SHARE UPDATE EXCLUSIVE",
+                    SCAN,
+                    statement_timeout_ms=0,
+                    lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
+                )
             )
         default = ctx.physical.tables[self._table].columns[self._old].default or ""
         sequence = _NEXTVAL.search(default)
@@ -273,6 +351,20 @@ class AlterColumn(Operation):
                     f"index:{index.name}:swap",
                     f"index {copy} takes the name {constraint or index.name}",
                     (statement,),
+                    "ACCESS EXCLUSIVE",
+                    CATALOG,
+                )
+            )
+        for con in self._constraints if self.moves_data else []:
+            steps.append(
+                PlannedStep(
+                    f"constraint:{con.name}:rename",
+                    f"constraint {self._copy_name(con)} takes the name {con.name}",
+                    (
+                        sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+                            ref, sql.Identifier(self._copy_name(con)), sql.Identifier(con.name)
+                        ),
+                    ),
                     "ACCESS EXCLUSIVE",
                     CATALOG,
                 )

@@ -10,6 +10,7 @@ from psycopg import sql
 
 from expandcontract.operations.base import (
     CATALOG,
+    NONBLOCKING_LOCK_TIMEOUT_MS,
     SCAN,
     MigrationInvalid,
     Operation,
@@ -106,6 +107,7 @@ class CreateIndex(Operation):
                 (statement,),
                 "SHARE UPDATE EXCLUSIVE",
                 SCAN,
+                lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
                 transactional=False,
                 creates_index=(ctx.schema, self.name),
                 statement_timeout_ms=0,
@@ -125,6 +127,7 @@ class CreateIndex(Operation):
                 ),
                 "SHARE UPDATE EXCLUSIVE",
                 CATALOG,
+                lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
                 transactional=False,
             )
         ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import sql
 
-from expandcontract.operations.base import CATALOG, SCAN, PlannedStep
+from expandcontract.operations.base import CATALOG, NONBLOCKING_LOCK_TIMEOUT_MS, SCAN, PlannedStep
 from expandcontract.operations.columns import ColumnSpec
 from expandcontract.operations.expressions import fragment
 
@@ -55,6 +55,7 @@ def finish_not_null(ctx: Any, table: str, column: str, key: str) -> list[Planned
             "SHARE UPDATE EXCLUSIVE",
             SCAN,
             statement_timeout_ms=0,
+            lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
         ),
         PlannedStep(
             f"{key}:set-not-null",
@@ -127,6 +128,7 @@ def constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[PlannedSt
                 ),
                 "SHARE UPDATE EXCLUSIVE",
                 SCAN,
+                lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
                 transactional=False,
                 creates_index=(ctx.schema, index),
                 statement_timeout_ms=0,
@@ -157,6 +159,7 @@ def finish_constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[Pl
                     "SHARE UPDATE EXCLUSIVE",
                     SCAN,
                     statement_timeout_ms=0,
+                    lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
                 )
             )
     if column.unique:

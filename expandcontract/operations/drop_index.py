@@ -7,7 +7,14 @@ from typing import Any, ClassVar
 
 from psycopg import sql
 
-from expandcontract.operations.base import CATALOG, MigrationInvalid, Operation, PlannedStep, text
+from expandcontract.operations.base import (
+    CATALOG,
+    NONBLOCKING_LOCK_TIMEOUT_MS,
+    MigrationInvalid,
+    Operation,
+    PlannedStep,
+    text,
+)
 from expandcontract.operations.state import VersionState
 
 
@@ -52,6 +59,7 @@ class DropIndex(Operation):
                 ),
                 "SHARE UPDATE EXCLUSIVE",
                 CATALOG,
+                lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
                 transactional=False,
             )
         ]

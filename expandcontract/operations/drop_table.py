@@ -30,17 +30,5 @@ class DropTable(Operation):
         table = state.table(self.name, where)
         if table.origin == "created":
             raise MigrationInvalid(f"{where}: table {self.name!r} is created by this migration")
-        for other in state.physical.tables.values():
-            for con in other.constraints.values():
-                if (
-                    con.kind == "f"
-                    and other.name != table.physical
-                    and f"REFERENCES {table.physical}(" in con.definition.replace('"', "")
-                ):
-                    raise MigrationInvalid(
-                        f"{where}: table {self.name!r} is referenced by foreign key "
-                        f"{con.name!r} of {other.name!r}",
-                        "drop that foreign key first (sql operation on contract)",
-                    )
         del state.tables[self.name]
         state.dropped_tables.add(self.name)

@@ -36,3 +36,18 @@ def rename_columns(expression: str, mapping: dict[str, str], *, where: str) -> s
     if all(k == v for k, v in mapping.items()):
         return expression
     return tree.transform(swap).sql(dialect="postgres")
+
+
+def referenced_columns(expression: str, names: set[str]) -> set[str] | None:
+    """Which of ``names`` an expression reads (unqualified column references), or None when it
+    cannot be told (then callers must assume it reads everything)."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    try:
+        tree = sqlglot.parse_one(expression, read="postgres")
+    except ParseError:
+        return None
+    found = {c.name for c in tree.find_all(exp.Column) if not c.table and c.name in names}
+    return found

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from expandcontract.operations.base import MigrationInvalid, Operation, PlannedStep, text
 from expandcontract.operations.expressions import fragment
 from expandcontract.operations.state import VersionState
+from expandcontract.runner.runner import NON_TRANSACTIONAL
 
 
 @dataclasses.dataclass
@@ -40,8 +41,14 @@ class RawSql(Operation):
         return None
 
     def _step(self, key: str, body: str) -> PlannedStep:
+        # CONCURRENTLY / VACUUM cannot run inside a transaction block.
         return PlannedStep(
-            key, f"raw sql ({self.on})", (fragment(body),), "as written (unknown)", "unknown"
+            key,
+            f"raw sql ({self.on})",
+            (fragment(body),),
+            "as written (unknown)",
+            "unknown",
+            transactional=not NON_TRANSACTIONAL.search(body),
         )
 
     def expand(self, ctx: Any) -> list[PlannedStep]:

@@ -7,6 +7,7 @@ so only the new version needs a mapping: logical table/column -> physical table/
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 from expandcontract.operations.base import MigrationInvalid
 from expandcontract.schema.model import Schema
@@ -88,6 +89,17 @@ class VersionState:
             )
         table.touched_by[physical_column] = f"{op} ({where})"
 
+    def claim_relation_name(self, name: str, table: str, where: str) -> None:
+        """An index name ec derives (``users_code_key``, ``_ec_new_…``) must be free too:
+        IF NOT EXISTS would otherwise skip the build and reuse someone else's index."""
+        taken = (self.physical.relation_names() | set(self.created_indexes)) - self.dropped_indexes
+        if name in taken:
+            raise MigrationInvalid(
+                f"{where}: ec would create index {name!r}, but that name is taken",
+                "rename the existing object first",
+            )
+        self.created_indexes[name] = table
+
     def new_relation_name_free(self, name: str, where: str, what: str) -> None:
         taken = (
             set(self.tables) | self.physical.relation_names() | set(self.created_indexes)
@@ -101,6 +113,10 @@ class VersionState:
 
 
 def duplicate_name(column: str) -> str:
-    """Physical name of a column's new-version twin (fits in 63 bytes)."""
+    """Physical name of a column's new-version twin (fits in 63 bytes; long names get a hash
+    so two long columns never share a twin)."""
     name = f"{PREFIX}new_{column}"
-    return name if len(name.encode()) <= 63 else name.encode()[:63].decode(errors="ignore")
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.sha1(column.encode()).hexdigest()[:8]
+    return name.encode()[:54].decode(errors="ignore") + "_" + digest

@@ -67,7 +67,7 @@ class LockWatcher:
         if self._stop.wait(self._grace):
             return
         try:
-            if self._conn is None or self._conn.closed:
+            if self._conn is None or self._conn.closed or self._conn.broken:
                 self._conn = psycopg.connect(
                     self._conninfo, autocommit=True, application_name="expandcontract-watch"
                 )

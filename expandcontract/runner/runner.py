@@ -24,7 +24,7 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 Statement = sql.SQL | sql.Composed
 
 # Statements PostgreSQL refuses inside a transaction block.
-_NON_TRANSACTIONAL = re.compile(
+NON_TRANSACTIONAL = re.compile(
     r"\bCONCURRENTLY\b|^\s*(VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM)\b", re.I
 )
 
@@ -66,7 +66,7 @@ class Step:
     def is_transactional(self, conn: Connection) -> bool:
         if self.transactional is not None:
             return self.transactional
-        return not any(_NON_TRANSACTIONAL.search(s.as_string(conn)) for s in self.statements)
+        return not any(NON_TRANSACTIONAL.search(s.as_string(conn)) for s in self.statements)
 
 
 _SKIPPED = object()

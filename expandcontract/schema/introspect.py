@@ -27,8 +27,21 @@ _INDEXES = """
 SELECT i.indrelid, ic.relname, i.indisunique, i.indisprimary, i.indisvalid,
        pg_get_indexdef(i.indexrelid), pg_get_expr(i.indpred, i.indrelid),
        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
-             FROM generate_series(1, i.indnkeyatts) k)
-FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+             FROM generate_series(1, i.indnkeyatts) k),
+       (i.indexprs IS NULL AND i.indnatts = i.indnkeyatts AND am.amname = 'btree'
+        AND NOT EXISTS (SELECT 1 FROM unnest(i.indoption) o WHERE o <> 0)
+        AND NOT EXISTS (SELECT 1 FROM unnest(i.indclass) oc JOIN pg_opclass c ON c.oid = oc
+                        WHERE NOT c.opcdefault)),
+       ARRAY(SELECT a.attname FROM pg_depend d
+             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+             WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+               AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
+             UNION
+             SELECT a.attname FROM unnest(i.indkey) k
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k)
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ic.relam
 WHERE i.indrelid = ANY(%s)
 """
 
@@ -65,11 +78,19 @@ def introspect(conn: psycopg.Connection[Any], schema: str) -> Schema:
         by_oid[rel].columns[name] = Column(
             name, typ, bool(nullable), default, str(identity or ""), bool(generated)
         )
-    for rel, name, unique, primary, valid, definition, predicate, keys in conn.execute(
+    for rel, name, unique, primary, valid, definition, predicate, keys, plain, uses in conn.execute(
         _INDEXES, (oids,)
     ):
         by_oid[rel].indexes[name] = Index(
-            name, [_unquote(k) for k in keys], unique, primary, valid, definition, predicate
+            name,
+            [_unquote(k) for k in keys],
+            unique,
+            primary,
+            valid,
+            definition,
+            predicate,
+            bool(plain),
+            sorted(uses),
         )
     for rel, name, kind, definition, validated, columns, index in conn.execute(
         _CONSTRAINTS, (oids,)

@@ -24,6 +24,9 @@ class Index:
     valid: bool
     definition: str  # pg_get_indexdef()
     predicate: str | None = None
+    # A plain btree: only column keys, default operator classes and ordering, no INCLUDE.
+    plain: bool = True
+    uses: list[str] = dataclasses.field(default_factory=list)  # every column it depends on
 
 
 @dataclasses.dataclass

@@ -217,3 +217,59 @@ def test_yaml_words_are_not_booleans(tmp_path: Any) -> None:
     first, second = load(path).operations
     assert first.to_spec()["on"] == "contract"
     assert second.to_spec()["column"]["nullable"] is False
+
+
+@pytest.mark.parametrize(
+    ("ops", "message"),
+    [
+        (
+            [
+                {
+                    "add_column": {
+                        "table": "users",
+                        "column": {"name": "x", "type": "int", "check": "x > 'nope'"},
+                    }
+                }
+            ],
+            "check",
+        ),
+        (
+            [
+                {
+                    "add_column": {
+                        "table": "users",
+                        "column": {"name": "c", "type": "int", "references": "nowhere(id)"},
+                    }
+                }
+            ],
+            "references unknown table public.nowhere",
+        ),
+        (
+            [
+                {
+                    "add_column": {
+                        "table": "users",
+                        "column": {"name": "amount_x", "type": "int", "unique": True},
+                    }
+                },
+                {
+                    "create_index": {
+                        "name": "users_amount_x_key",
+                        "table": "users",
+                        "columns": ["email"],
+                    }
+                },
+            ],
+            "the name is taken",
+        ),
+    ],
+)
+def test_checks_references_and_derived_names_are_validated_first(
+    seeded: EcDatabase, ops: list[dict[str, Any]], message: str
+) -> None:
+    with seeded.connect() as conn:
+        before = schema_shape(conn)
+    with pytest.raises(MigrationInvalid, match=message):
+        engine(seeded.url).apply(migration("bad", *ops))
+    with seeded.connect() as conn:
+        assert schema_shape(conn) == before

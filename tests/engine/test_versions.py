@@ -3,6 +3,8 @@ SQLAlchemy helper, including "current" following ec switch without a redeploy.""
 
 from __future__ import annotations
 
+import psycopg
+import pytest
 import sqlalchemy as sa
 
 from expandcontract.pytest_plugin import EcDatabase
@@ -100,6 +102,33 @@ def test_switch_can_set_the_database_search_path(seeded: EcDatabase) -> None:
         assert conn.execute("SELECT (current_schemas(false))[1]").fetchone() == (
             m.schema_for("public"),
         )
-    ec.switch(back=True, search_path="database")
+    ec.switch(back=True)  # remembered: the database's default goes back too
     with Session(seeded.url, None).connect() as conn:
         assert conn.execute("SELECT (current_schemas(false))[1]").fetchone() == ("public",)
+    ec.switch()
+    ec.rollback()  # a rollback switches back, search_path included
+    with Session(seeded.url, None).connect() as conn:
+        assert conn.execute("SELECT (current_schemas(false))[1]").fetchone() == ("public",)
+
+
+def test_app_roles_get_the_same_privileges_on_the_new_version(seeded: EcDatabase) -> None:
+    role = f"app_{seeded.name[-8:]}"
+    with seeded.connect() as conn:
+        conn.execute(f'CREATE ROLE "{role}"')
+        conn.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+        conn.execute(f'GRANT SELECT, INSERT, UPDATE ON users TO "{role}"')
+    try:
+        m = migration("v2", RENAME)
+        engine(seeded.url).apply(m)
+        with Session(seeded.url, m.schema_for("public")).connect() as conn:
+            conn.execute(f'SET ROLE "{role}"')
+            conn.execute("INSERT INTO users (id, email_address) VALUES (901, 'role@x')")
+            assert conn.execute("SELECT email_address FROM users WHERE id = 901").fetchone() == (
+                "role@x",
+            )
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM users WHERE id = 901")  # never granted on the base
+    finally:
+        with seeded.connect() as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
