@@ -24,13 +24,22 @@ def as_version(conninfo: str, version: str) -> str:
     """``conninfo`` whose sessions declare ``version`` from their first statement on.
 
     ec's own sessions (the backfill above all) must never be taken for the new version, even
-    when a switched database default search_path starts with the new version's schema.
+    when a switched database default search_path starts with the new version's schema. A URL
+    stays a URL (readable in messages); the setting travels in libpq's ``options``.
     """
+    from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     from expandcontract.dsn import to_psycopg
 
-    libpq = to_psycopg(conninfo)
-    options = str(conninfo_to_dict(libpq).get("options") or "")
     declared = f"-c {SETTING}={version}"
-    return make_conninfo(libpq, options=f"{options} {declared}".strip())
+    libpq = to_psycopg(conninfo)
+    if "://" not in libpq:
+        options = str(conninfo_to_dict(libpq).get("options") or "")
+        return make_conninfo(libpq, options=f"{options} {declared}".strip())
+    parts = urlsplit(libpq)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "options"]
+    options = " ".join(v for k, v in parse_qsl(parts.query) if k == "options")
+    query.append(("options", f"{options} {declared}".strip()))
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -255,7 +256,7 @@ class _Setup:
             **common,
         )
         tracker = Tracker()
-        factory = RowFactory(self.seed, registry, parents)
+        factory = RowFactory(random.Random(self.seed), registry, parents)
         engine = old.engine(pg.url_for(base))
         try:
             keys, failures = seed(engine, self.old_md, factory, ref_old, tracker, self.rows)

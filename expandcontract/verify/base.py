@@ -131,7 +131,7 @@ def seed(
     keys: dict[str, list[Key]] = {}
     failures: list[tuple[str, str]] = []
     for table in metadata.sorted_tables:
-        batch = factory.rows(table, rows)
+        batch = [factory.row(table, full=True) for _ in range(rows)]
         if not reference.all_valid(table, batch):
             batch = [_valid_row(table, row, factory, reference) for row in batch]
         keys[table.name] = []

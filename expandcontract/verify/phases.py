@@ -25,7 +25,6 @@ from expandcontract.engine.phases import BackfillFn
 from expandcontract.errors import ECError
 from expandcontract.servers.base import PostgresServer
 from expandcontract.verify import catalog, invariants
-from expandcontract.verify.draws import derive_seed
 from expandcontract.verify.mapping import VersionMap
 from expandcontract.verify.report import Report
 from expandcontract.verify.static import check_crossing, check_version
@@ -210,9 +209,7 @@ class Walk:
                 self.static(phase, db, version, prefix=prefix if version.name == "old" else "")
             tracker = self.s.tracker.copy()
             url = self.server.url_for(db)
-            writers = [
-                v.writer(url, tracker, derive_seed(self.s.seed, self._n), phase) for v in live
-            ]
+            writers = [v.writer(url, tracker, self.s.seed + self._n, phase) for v in live]
             self.dynamic(phase, writers, prefix=prefix)
             if len(live) == 2 and phase != AFTER_CONTRACT:  # contract removed the old columns
                 self.cross(phase, db, tracker)
@@ -250,9 +247,7 @@ class Walk:
 
     def _writers(self, work: str, live: list[AppVersion], phase: str) -> list[Writer]:
         url = self.server.url_for(work)
-        return [
-            v.writer(url, self.s.tracker, derive_seed(self.s.seed, self._n), phase) for v in live
-        ]
+        return [v.writer(url, self.s.tracker, self.s.seed + self._n, phase) for v in live]
 
     def _walk(self, work: str, engine: Engine) -> None:
         s = self.s

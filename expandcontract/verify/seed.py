@@ -1,10 +1,10 @@
-"""Rows generated from an app version's MetaData with hypothesis strategies: NULLs where
-nullable, duplicates where not unique, unique columns respected across every writer, foreign
-keys pointing at existing parents.
+"""Rows generated from an app version's MetaData: NULLs where nullable, duplicates where not
+unique, unique columns respected across every writer, foreign keys pointing at existing parents.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy import Column, Identity, Table
 from sqlalchemy import types as sqltypes
 
-from expandcontract.errors import ECError
-from expandcontract.verify import draws, strategies
+from expandcontract.errors import ConfigError
+from expandcontract.verify.values import value_for
 
-CHUNK = 64  # rows drawn per hypothesis run once the reserved rows are used up
+NULL_PROBABILITY = 0.15
+REUSE_PROBABILITY = 0.15  # repeat an earlier value: duplicates exist in real data
+DEFAULT_SKIP_PROBABILITY = 0.3  # omit a column with a default so the default is exercised
 UNIQUE_ATTEMPTS = 50
 
 
@@ -68,123 +70,78 @@ def unique_groups(table: Table) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(groups))
 
 
-class RowSource:
-    """An endless, reproducible stream of rows of one strategy: hypothesis runs of ``CHUNK``
-    examples (or as many as reserved), each seeded from ``seed`` and the run's number. A
-    strategy hypothesis exhausts (a boolean and an enum) is cycled.
-
-    Every run starts with hypothesis' simplest example (zeros, empty strings, NULLs): only
-    the first run keeps it, and only with ``simplest`` (the seed has it; workloads skip it)."""
-
-    def __init__(self, strategy: strategies.Strategy, seed: int, *, simplest: bool) -> None:
-        self.strategy = strategy
-        self.seed = seed
-        self.simplest = simplest
-        self._rows: list[dict[str, Any]] = []
-        self._next = 0
-        self._runs = 0
-        self._exhausted = False
-        self._wanted = CHUNK
-
-    def reserve(self, n: int) -> None:
-        """The next run draws at least ``n`` rows: one run is faster than many small ones."""
-        self._wanted = max(self._wanted, n - (len(self._rows) - self._next))
-
-    def next(self) -> dict[str, Any]:
-        if self._next >= len(self._rows):
-            if self._exhausted:
-                self._next = 0
-            else:
-                self._refill()
-        row = self._rows[self._next]
-        self._next += 1
-        return dict(row)
-
-    def _refill(self) -> None:
-        n, self._wanted = self._wanted, CHUNK
-        skip = 0 if self.simplest and self._runs == 0 else 1
-        rows = draws.draw(self.strategy, n + skip, draws.derive_seed(self.seed, self._runs))
-        self._runs += 1
-        if len(rows) < n + skip:  # hypothesis enumerated every row: cycle them from now on
-            self._exhausted = True
-        else:
-            rows = rows[skip:]
-        self._rows, self._next = rows, 0
-
-
 class RowFactory:
     """Generates rows for one version's tables. ``parents`` maps (table, column) to key values
     that exist, so foreign keys stay consistent; ``key_name`` maps this version's
-    (table, columns) to the shared unique-registry key. The same ``seed`` draws the same rows;
-    ``simplest``: see ``RowSource``."""
+    (table, columns) to the shared unique-registry key."""
 
     def __init__(
         self,
-        seed: int,
+        rng: random.Random,
         registry: UniqueRegistry,
         parents: dict[tuple[str, str], list[Any]],
         key_name: Any = None,
-        *,
-        simplest: bool = True,
     ) -> None:
-        self.seed = seed
-        self.simplest = simplest
+        self.rng = rng
         self.registry = registry
         self.parents = parents
         self.key_name = key_name or (lambda table, cols: (table, cols))
-        self._sources: dict[tuple[str, bool], RowSource] = {}
+        self._pool: dict[tuple[str, str], list[Any]] = {}
 
-    def _source(self, table: Table, every_column: bool) -> RowSource:
-        """Rows of every generated column; without ``every_column``, a column with a default
-        may be left out (the default is then exercised)."""
-        source = self._sources.get((table.name, every_column))
-        if source is None:
-            generated = [c for c in table.columns if not server_generated(c)]
-            optional = [] if every_column else [c for c in generated if _has_default(c)]
-            required = [c for c in generated if c not in optional]
-            parent_keys = {
-                c.name: tuple(self.parents.get(target) or ())
-                for c in generated
-                if (target := _fk_target(c)) is not None
-            }
-            strategy = strategies.for_row(required, parent_keys, optional)
-            seed = draws.derive_seed(self.seed, table.name, every_column)
-            source = self._sources[(table.name, every_column)] = RowSource(
-                strategy, seed, simplest=self.simplest
-            )
-        return source
+    def _fk_target(self, column: Column[Any]) -> tuple[str, str] | None:
+        for fk in column.foreign_keys:
+            target = fk.column
+            return (target.table.name, target.name)
+        return None
 
-    def rows(self, table: Table, n: int) -> list[dict[str, Any]]:
-        """``n`` rows with every column (batched seeding needs one shape)."""
-        self._source(table, True).reserve(n)
-        return [self.row(table, full=True) for _ in range(n)]
+    def value(self, table: Table, column: Column[Any]) -> Any:
+        target = self._fk_target(column)
+        if target is not None:
+            candidates = self.parents.get(target) or []
+            if not candidates or (column.nullable and self.rng.random() < NULL_PROBABILITY):
+                return None
+            return self.rng.choice(candidates)
+        if column.nullable and not column.primary_key and self.rng.random() < NULL_PROBABILITY:
+            return None
+        pool = self._pool.setdefault((table.name, column.name), [])
+        if pool and self.rng.random() < REUSE_PROBABILITY:
+            return self.rng.choice(pool)
+        try:
+            value = value_for(column.type, self.rng, f"column {table.name}.{column.name}")
+        except ConfigError:
+            if column.nullable:
+                return None  # a type ec cannot generate: NULL is still a value the app writes
+            raise
+        pool.append(value)
+        return value
 
     def row(
         self, table: Table, columns: Iterable[str] | None = None, *, full: bool = False
     ) -> dict[str, Any]:
         """A row for ``table`` (only ``columns`` when given: updates; every column with
-        ``full``), unique keys respected."""
+        ``full``: batched seeding needs one shape), unique keys respected."""
         wanted = set(columns) if columns is not None else None
-        source = self._source(table, full or wanted is not None)
         groups = unique_groups(table)
-        clash: tuple[str, ...] = ()
         for _ in range(UNIQUE_ATTEMPTS):
-            row = source.next()
-            if wanted is not None:
-                row = {name: value for name, value in row.items() if name in wanted}
-            clash = self._claim(table, row, groups)
-            if not clash:
+            row: dict[str, Any] = {}
+            for column in table.columns:
+                if server_generated(column) or (wanted is not None and column.name not in wanted):
+                    continue
+                has_default = column.server_default is not None or column.default is not None
+                if (
+                    wanted is None
+                    and not full
+                    and has_default
+                    and not column.primary_key
+                    and self.rng.random() < DEFAULT_SKIP_PROBABILITY
+                ):
+                    continue
+                row[column.name] = self.value(table, column)
+            if self._claim(table, row, groups):
                 return row
-        raise ECError(
-            f"cannot generate another row for {table.name} with a unique "
-            f"({', '.join(clash)}): {UNIQUE_ATTEMPTS} drawn rows repeated taken values",
-            "the column's type holds too few distinct values; lower --rows",
-        )
+        raise RuntimeError(f"could not generate a row for {table.name} with unique keys")
 
-    def _claim(
-        self, table: Table, row: dict[str, Any], groups: list[tuple[str, ...]]
-    ) -> tuple[str, ...]:
-        """Claims the row's unique values; the group that clashes, or () when none does."""
+    def _claim(self, table: Table, row: dict[str, Any], groups: list[tuple[str, ...]]) -> bool:
         for group in groups:
             if not all(c in row for c in group):
                 continue
@@ -192,16 +149,5 @@ class RowFactory:
             if any(v is None for v in values):
                 continue  # NULLs never collide in a unique index
             if not self.registry.claim(self.key_name(table.name, group), values):
-                return group
-        return ()
-
-
-def _has_default(column: Column[Any]) -> bool:
-    has_default = column.server_default is not None or column.default is not None
-    return has_default and not column.primary_key
-
-
-def _fk_target(column: Column[Any]) -> tuple[str, str] | None:
-    for fk in column.foreign_keys:
-        return (fk.column.table.name, fk.column.name)
-    return None
+                return False
+        return True

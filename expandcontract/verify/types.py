@@ -13,13 +13,10 @@ from sqlalchemy.dialects.postgresql import REAL
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Dialect
 
+from expandcontract.verify.values import int_kind
+
 # SQLAlchemy's dialect constructor carries no annotations
 PG_DIALECT: Dialect = PGDialect()  # type: ignore[no-untyped-call]
-INT_RANGES = {
-    "smallint": (-(2**15), 2**15 - 1),
-    "integer": (-(2**31), 2**31 - 1),
-    "bigint": (-(2**63), 2**63 - 1),
-}
 INT_BYTES = {"smallint": 2, "integer": 4, "bigint": 8}
 INT_DIGITS = {"smallint": 5, "integer": 10, "bigint": 19}
 
@@ -51,14 +48,6 @@ _DB_PATTERNS: list[tuple[str, str]] = [
     (r"^jsonb?$", "json"),
     (r"^bytea$", "bytea"),
 ]
-
-
-def int_kind(type_: sqltypes.TypeEngine[Any]) -> str:
-    if isinstance(type_, sqltypes.SmallInteger):
-        return "smallint"
-    if isinstance(type_, sqltypes.BigInteger):
-        return "bigint"
-    return "integer"
 
 
 def db_kind(type_: str) -> Kind:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,6 @@ from sqlalchemy.engine import Engine
 from expandcontract.dsn import to_sqlalchemy
 from expandcontract.sqlalchemy import bind_version
 from expandcontract.verify.base import Reference
-from expandcontract.verify.draws import derive_seed
 from expandcontract.verify.inputs import UserCheck
 from expandcontract.verify.seed import RowFactory, UniqueRegistry
 from expandcontract.verify.tracker import Key, Tracker
@@ -49,14 +49,7 @@ class AppVersion:
         )
 
     def writer(self, url: str, tracker: Tracker, seed: int, phase: str) -> Writer:
-        # each version its own stream: the same rows would only clash on unique keys
-        factory = RowFactory(
-            derive_seed(seed, self.name),
-            self.registry,
-            self.parents,
-            self.unique_key,
-            simplest=False,  # the seed rows hold hypothesis' simplest row already
-        )
+        factory = RowFactory(random.Random(seed), self.registry, self.parents, self.unique_key)
         return Writer(
             self.name,
             self.metadata,

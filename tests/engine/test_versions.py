@@ -132,3 +132,20 @@ def test_app_roles_get_the_same_privileges_on_the_new_version(seeded: EcDatabase
         with seeded.connect() as conn:
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'DROP ROLE "{role}"')
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p@h:5432/db?options=-c%20search_path%3Dfoo&sslmode=disable",
+        "host=h dbname=db options='-c search_path=foo'",
+    ],
+)
+def test_ec_sessions_declare_the_old_version_and_keep_user_options(url: str) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from expandcontract.engine.selector import as_version
+
+    params = conninfo_to_dict(as_version(url, "public"))
+    assert params["options"] == "-c search_path=foo -c expandcontract.version=public"
+    assert params["dbname"] == "db"
