@@ -13,7 +13,7 @@ from psycopg import sql
 from expandcontract.engine.context import PhaseContext
 from expandcontract.engine.contract import reconcile_columns, reconcile_tables
 from expandcontract.engine.migration import Migration
-from expandcontract.engine.triggers import drop_trigger_steps, trigger_steps
+from expandcontract.engine.triggers import drop_trigger_steps, marked_columns, trigger_steps
 from expandcontract.engine.validate import check_dependents, validate
 from expandcontract.engine.views import drop_version_schema, view_steps
 from expandcontract.operations import AlterColumn
@@ -137,13 +137,17 @@ def build_plan(
         contract.append(drop_version_schema(ctx, old_schema, "old-version-schema"))
     for i, op in enumerate(migration.operations, start=1):
         contract += keyed(i, op.kind, op.contract(ctx))
-    contract += reconcile_columns(ctx, set(writes))
+    marked = {
+        name: marked_columns(logical_by_physical.get(name), table_writes)
+        for name, table_writes in writes.items()
+    }
+    contract += reconcile_columns(ctx, marked)
     alters = [op for op in migration.operations if isinstance(op, AlterColumn)]
     contract += reconcile_tables(ctx, alters)
 
     rollback: list[PlannedStep] = [drop_version_schema(ctx, ctx.version_schema, "version-schema")]
     for table_name in writes:
-        rollback += drop_trigger_steps(ctx, table_name)
+        rollback += drop_trigger_steps(ctx, table_name, marked[table_name])
     for i, op in reversed(list(enumerate(migration.operations, start=1))):
         rollback += keyed(i, op.kind, op.rollback(ctx))
     for table in pending_tables:

@@ -4,11 +4,14 @@ Old-version writes compute the new version's columns through ``up`` (names of th
 new-version writes compute the old version's columns through ``down`` (names of the new
 version). The per-row marker ``_ec_pending`` says a row has never been computed: the backfill
 clears it by touching rows (the trigger does the work), and a new-version update of a pending
-row first fills what the new app did not set.
+row first fills what the new app did not set. "Did not set" is told by small column triggers
+(``BEFORE UPDATE OF col``, which fire only when the statement assigns that column, even to the
+value it already has) that leave a transaction-local note for the main trigger.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from psycopg import sql
@@ -25,6 +28,27 @@ TRIGGER = "_ec_dual_write"
 
 def function_name(table: str) -> str:
     return object_name(f"{PREFIX}dw", table, suffix="fn")
+
+
+def marker_function_name(table: str) -> str:
+    return object_name(f"{PREFIX}mk", table, suffix="fn")
+
+
+def marker_trigger_name(table: str, column: str) -> str:
+    # "_ec_0…" sorts before "_ec_dual_write": PostgreSQL fires BEFORE triggers by name.
+    return object_name(f"{PREFIX}0w", table, column, suffix="tg")
+
+
+def marker_setting(table: str, column: str) -> str:
+    digest = hashlib.sha1(f"{table}\0{column}".encode()).hexdigest()[:12]
+    return f"expandcontract.w_{digest}"
+
+
+def marked_columns(logical: LogicalTable | None, writes: list[DualWrite]) -> list[str]:
+    """Columns whose assignment by a new-version UPDATE must be noticed (pending rows only)."""
+    if logical is None or not logical.needs_backfill:
+        return []
+    return sorted({w.column for w in writes if w.direction == "up"})
 
 
 def _declare(pairs: list[tuple[str, str, str]]) -> sql.Composed:
@@ -64,14 +88,23 @@ def trigger_steps(
     old_names = {name: col for name, _, col in old_vars}
     new_names = {name: col for name, _, col in new_vars}
 
+    marked = marked_columns(logical, writes)
+
+    def written(column: str) -> sql.Composed:
+        return sql.SQL("coalesce(current_setting({}, true), '') = 'y'").format(
+            sql.Literal(marker_setting(physical_table, column))
+        )
+
     def changed(write: DualWrite, names: dict[str, str]) -> list[sql.Composable]:
         """Recompute a derived column on UPDATE only when a column its expression reads
-        changed: an unrelated write must not overwrite what the other version stored."""
+        changed (or, on a never-computed row, was assigned at all): an unrelated write must
+        not overwrite what the other version stored."""
         reads = referenced_columns(write.expression, set(names))
         columns = sorted(set(names.values()) if reads is None else {names[r] for r in reads})
-        return [
+        out: list[sql.Composable] = [
             sql.SQL("NEW.{c} IS DISTINCT FROM OLD.{c}").format(c=sql.Identifier(c)) for c in columns
         ]
+        return out + [written(c) for c in columns if c in marked]
 
     def when(conditions: Sequence[sql.Composable], write: DualWrite) -> sql.Composed:
         return sql.SQL("IF {} THEN {} END IF;").format(
@@ -85,11 +118,14 @@ def trigger_steps(
     ]
     new_side: list[sql.Composable] = [_block(new_declare, down_body)]
     fill_for_new = [
-        sql.SQL("IF NEW.{c} IS NOT DISTINCT FROM OLD.{c} THEN {a} END IF;").format(
-            c=sql.Identifier(w.column), a=_assign(w)
-        )
-        for w in ups
+        sql.SQL("IF NOT {} THEN {} END IF;").format(written(w.column), _assign(w)) for w in ups
     ]
+    reset = sql.SQL(" ").join(
+        sql.SQL("PERFORM set_config({}, '', true);").format(
+            sql.Literal(marker_setting(physical_table, c))
+        )
+        for c in marked
+    )
     if pending and fill_for_new:
         new_side.append(
             sql.SQL("IF TG_OP = 'UPDATE' AND {} THEN {} END IF;").format(
@@ -109,12 +145,14 @@ def trigger_steps(
     # subquery over another table that has a column of the same name.
     body = sql.SQL(
         "#variable_conflict use_variable\n"
-        "BEGIN IF {is_new} THEN {new_side} ELSE {old_side} END IF; {clear} RETURN NEW; END"
+        "BEGIN IF {is_new} THEN {new_side} ELSE {old_side} END IF; {clear} {reset} RETURN NEW;"
+        " END"
     ).format(
         is_new=is_version(ctx.version_schema),
         new_side=sql.SQL(" ").join(new_side),
         old_side=old_side,
         clear=clear,
+        reset=reset,
     )
     fn = sql.Identifier(ctx.schema, function_name(physical_table))
     create_fn = sql.SQL(
@@ -134,6 +172,9 @@ def trigger_steps(
         drop = sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(*target[:2])
         statements = (create_fn, drop, create.format(sql.SQL(""), *target))
         lock = "ACCESS EXCLUSIVE"
+    statements += _marker_statements(ctx, physical_table, marked)
+    if marked and ctx.physical.server_version < 140000:
+        lock = "ACCESS EXCLUSIVE"
     return [
         PlannedStep(
             f"trigger:{physical_table}",
@@ -145,22 +186,74 @@ def trigger_steps(
     ]
 
 
-def drop_trigger_statements(ctx: PhaseContext, physical_table: str) -> list[sql.Composed]:
+def _marker_statements(
+    ctx: PhaseContext, table: str, columns: list[str]
+) -> tuple[sql.Composed, ...]:
+    if not columns:
+        return ()
+    fn = sql.Identifier(ctx.schema, marker_function_name(table))
+    body = "BEGIN PERFORM set_config(TG_ARGV[0], 'y', true); RETURN NEW; END"
+    out = [
+        sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
+            fn, sql.Literal(body)
+        )
+    ]
+    replace = ctx.physical.server_version >= 140000
+    for column in columns:
+        name = sql.Identifier(marker_trigger_name(table, column))
+        if not replace:
+            out.append(
+                sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(name, ctx.table_ref(table))
+            )
+        out.append(
+            sql.SQL(
+                "CREATE {}TRIGGER {} BEFORE UPDATE OF {} ON {} FOR EACH ROW EXECUTE FUNCTION {}({})"
+            ).format(
+                sql.SQL("OR REPLACE " if replace else ""),
+                name,
+                sql.Identifier(column),
+                ctx.table_ref(table),
+                fn,
+                sql.Literal(marker_setting(table, column)),
+            )
+        )
+    return tuple(out)
+
+
+def drop_trigger_statements(
+    ctx: PhaseContext, physical_table: str, marked: Sequence[str] = ()
+) -> list[sql.Composed]:
     fn = sql.Identifier(ctx.schema, function_name(physical_table))
-    return [
+    out = [
         sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
             sql.Identifier(TRIGGER), ctx.table_ref(physical_table)
         ),
         sql.SQL("DROP FUNCTION IF EXISTS {}()").format(fn),
     ]
+    for column in marked:
+        out.append(
+            sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+                sql.Identifier(marker_trigger_name(physical_table, column)),
+                ctx.table_ref(physical_table),
+            )
+        )
+    if marked:
+        out.append(
+            sql.SQL("DROP FUNCTION IF EXISTS {}()").format(
+                sql.Identifier(ctx.schema, marker_function_name(physical_table))
+            )
+        )
+    return out
 
 
-def drop_trigger_steps(ctx: PhaseContext, physical_table: str) -> list[PlannedStep]:
+def drop_trigger_steps(
+    ctx: PhaseContext, physical_table: str, marked: Sequence[str] = ()
+) -> list[PlannedStep]:
     return [
         PlannedStep(
             f"drop-trigger:{physical_table}",
             f"drop dual-write trigger on {physical_table}",
-            tuple(drop_trigger_statements(ctx, physical_table)),
+            tuple(drop_trigger_statements(ctx, physical_table, marked)),
             "ACCESS EXCLUSIVE",
             CATALOG,
         )

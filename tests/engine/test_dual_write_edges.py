@@ -288,3 +288,45 @@ def test_indexes_ec_cannot_copy_are_refused(ec_db: EcDatabase) -> None:
                 },
             )
         )
+
+
+def test_a_new_version_write_of_null_on_a_row_not_yet_backfilled_sticks(
+    ec_db: EcDatabase,
+) -> None:
+    """On a never-computed row the twin is NULL either way; the column triggers tell the
+    main trigger that the new app really assigned it."""
+    with ec_db.connect() as conn:
+        conn.execute("CREATE TABLE acc (id int PRIMARY KEY, amount int, note text)")
+        conn.execute("INSERT INTO acc SELECT g, g * 10, 'n' FROM generate_series(1, 20) g")
+    m = migration(
+        "widen",
+        {
+            "alter_column": {
+                "table": "acc",
+                "column": "amount",
+                "type": "bigint",
+                "up": "amount::bigint",
+                "down": "amount::int",
+            }
+        },
+    )
+    ec = engine(ec_db.url)
+    ec.apply(m, through="expand")  # rows are still pending: no backfill yet
+    old, new = Session(ec_db.url, None), Session(ec_db.url, m.schema_for("public"))
+    new.run("UPDATE acc SET amount = NULL WHERE id = 1")  # assigned, to NULL
+    new.run("UPDATE acc SET note = 'x' WHERE id = 2")  # amount not assigned: computed by up
+    assert new.rows("SELECT id, amount FROM acc WHERE id IN (1, 2) ORDER BY id") == [
+        (1, None),
+        (2, 20),
+    ]
+    assert old.rows("SELECT id, amount FROM acc WHERE id IN (1, 2) ORDER BY id") == [
+        (1, None),
+        (2, 20),
+    ]
+    ec.apply(m, through="backfill")
+    assert new.rows("SELECT amount FROM acc WHERE id = 1") == [(None,)]
+    ec.complete()
+    assert old.rows("SELECT id, amount FROM acc WHERE id IN (1, 2) ORDER BY id") == [
+        (1, None),
+        (2, 20),
+    ]

@@ -131,6 +131,7 @@ CASES: list[Case] = [
     ("after ael assumed tx", "ALTER TABLE users ADD COLUMN n text;\nALTER TABLE orders ADD COLUMN m text;", "statements-after-access-exclusive", True, {"tx": True}),
     ("after ael on new table", "BEGIN;\nCREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN n text;\nSELECT 1;\nCOMMIT;", "statements-after-access-exclusive", False, {}),
     ("after ael: drop column is catalog-only", "BEGIN;\nSET lock_timeout = '1s';\nALTER TABLE users RENAME COLUMN a TO b;\nALTER TABLE users DROP COLUMN c;\nCOMMIT;", "statements-after-access-exclusive", False, {}),
+    ("after ael: drop trigger on the held table", "BEGIN;\nSET lock_timeout = '1s';\nALTER TABLE users RENAME COLUMN a TO b;\nDROP TRIGGER t1 ON users;\nCOMMIT;", "statements-after-access-exclusive", False, {}),
     ("after ael: drop column cascade", "BEGIN;\nSET lock_timeout = '1s';\nALTER TABLE users RENAME COLUMN a TO b;\nALTER TABLE users DROP COLUMN c CASCADE;\nCOMMIT;", "statements-after-access-exclusive", True, {}),
     ("backfill in ddl tx", "BEGIN;\nALTER TABLE users ADD COLUMN s text;\nUPDATE users SET s = 'a' WHERE id < 100;\nCOMMIT;", "backfill-in-ddl-transaction", True, {}),
     ("backfill after commit", "BEGIN;\nALTER TABLE users ADD COLUMN s text;\nCOMMIT;\nUPDATE users SET s = 'a' WHERE id < 100;", "backfill-in-ddl-transaction", False, {}),

@@ -27,6 +27,8 @@ def _instant_on_held(op: Op, ctx: Context) -> bool:
         return True
     if op.kind == K.DROP_COLUMN and not op.cascade:
         return True  # marks the column dropped in the catalog; the table is not rewritten
+    if op.kind == K.DROP and op.detail.get("object") == "TRIGGER" and not op.cascade:
+        return True  # a trigger of a table already locked: catalog rows only
     if op.kind == K.SET_NOT_NULL and op.column:  # proved by a valid CHECK: no scan (PG 12+)
         return ctx.pg >= 12 and ctx.proven_not_null(op.table, op.column.name)
     # a CHECK this file added: dropping it touches no other table (a foreign key would)
