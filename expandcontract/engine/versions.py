@@ -92,9 +92,10 @@ def apply_search_path(runner: SafeRunner, where: str, schema: str, base: str) ->
         target = sql.SQL("ROLE {}").format(sql.Identifier(m.group("role")))
     else:
         raise ConfigError(f"unknown search_path target {where!r}", "use `database` or `role:NAME`")
-    runner.run(
-        Step.of(
-            f"default search_path of {where}",
-            sql.SQL("ALTER {} SET search_path = {}").format(target, path),
-        )
+    # Back on the base schema: restore the server's default rather than pinning one.
+    change = (
+        sql.SQL("ALTER {} RESET search_path").format(target)
+        if schema == base
+        else sql.SQL("ALTER {} SET search_path = {}").format(target, path)
     )
+    runner.run(Step.of(f"default search_path of {where}", change))
