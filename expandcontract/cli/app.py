@@ -16,16 +16,13 @@ from typing import Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 
+from expandcontract.cli.options import pop_shared, shared_options
 from expandcontract.config import Settings
 from expandcontract.dsn import mask_dsn
 from expandcontract.errors import EXIT_FAILED, ECError
 from expandcontract.events import MaskingFilter
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Options accepted after every subcommand name (``ec status --json -d URL``).
-_COMMON = ("database_url", "schema", "ledger_schema", "lock_timeout", "statement_timeout",
-           "verbose", "json_output")  # fmt: skip
 
 
 class App:
@@ -71,29 +68,10 @@ def _configure_logging(verbose: bool) -> None:
 def common_options(fn: F) -> F:
     """Add the shared options and turn ECError into one clear line plus a hint."""
 
-    @click.option("-d", "--database-url", help="Target database (env EC_DATABASE_URL).")
-    @click.option("--schema", help="Base schema the app uses (default: public).")
-    @click.option("--ledger-schema", help="Schema of ec's ledger (default: expandcontract).")
-    @click.option("--lock-timeout", help="lock_timeout per DDL attempt, e.g. 500ms (default).")
-    @click.option("--statement-timeout", help="statement_timeout per statement, e.g. 10min.")
-    @click.option(
-        "-v", "--verbose", is_flag=True, default=None, help="Log every statement; tracebacks."
-    )
-    @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
+    @shared_options
     @functools.wraps(fn)
     def wrapper(**params: Any) -> Any:
-        common = {k: params.pop(k) for k in _COMMON}
-        json_output = bool(common.pop("json_output"))
-        flags = {
-            "database_url": common["database_url"],
-            "schema": common["schema"],
-            "ledger_schema": common["ledger_schema"],
-            "lock_timeout_ms": common["lock_timeout"],
-            "statement_timeout_ms": common["statement_timeout"],
-            "verbose": common["verbose"],
-        }
-        if params.get("output_format") == "json":
-            json_output = True
+        flags, json_output = pop_shared(params)
         try:
             settings = Settings.load(flags)
         except ECError as exc:

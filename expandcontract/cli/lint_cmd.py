@@ -1,9 +1,9 @@
 """``ec lint``: the migration linter and CI gate.
 
 A warm run (every file a cache hit) must start faster than squawk, so this module imports
-only click: the common options are declared here with the same names and help as
-``cli.app.common_options`` (a test keeps them identical), and ``cli.app`` with rich is loaded
-only to report an error or to log with ``-v``. sqlglot loads only when a file needs linting.
+only click: the shared options come from ``cli.options`` (no rich), and ``cli.app`` with rich
+is loaded only to report an error or to log with ``-v``. sqlglot loads only when a file needs
+linting.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from expandcontract.cli.options import pop_shared, shared_options
 from expandcontract.errors import EXIT_USAGE, ConfigError, ECError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,26 +39,10 @@ def _fail(exc: ECError, flags: dict[str, Any], json_output: bool) -> NoReturn:
 def lint_options(fn: F) -> F:
     """``common_options`` without importing rich: same options, same error handling."""
 
-    @click.option("-d", "--database-url", help="Target database (env EC_DATABASE_URL).")
-    @click.option("--schema", help="Base schema the app uses (default: public).")
-    @click.option("--ledger-schema", help="Schema of ec's ledger (default: expandcontract).")
-    @click.option("--lock-timeout", help="lock_timeout per DDL attempt, e.g. 500ms (default).")
-    @click.option("--statement-timeout", help="statement_timeout per statement, e.g. 10min.")
-    @click.option(
-        "-v", "--verbose", is_flag=True, default=None, help="Log every statement; tracebacks."
-    )
-    @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
+    @shared_options
     @functools.wraps(fn)
     def wrapper(**params: Any) -> Any:
-        json_output = bool(params.pop("json_output")) or params.get("output_format") == "json"
-        flags = {
-            "database_url": params.pop("database_url"),
-            "schema": params.pop("schema"),
-            "ledger_schema": params.pop("ledger_schema"),
-            "lock_timeout_ms": params.pop("lock_timeout"),
-            "statement_timeout_ms": params.pop("statement_timeout"),
-            "verbose": params.pop("verbose"),
-        }
+        flags, json_output = pop_shared(params)
         try:
             from expandcontract.config import Settings
 

@@ -13,6 +13,7 @@ from sqlalchemy import MetaData, Table, create_engine, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateSchema
 
 from expandcontract.config import Settings
 from expandcontract.dsn import to_psycopg, to_sqlalchemy
@@ -37,7 +38,7 @@ def create_all(url: str, metadata: MetaData, schema: str) -> None:
     try:
         with engine.begin() as conn:
             if schema != "public":
-                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                conn.execute(CreateSchema(schema, if_not_exists=True))
             metadata.create_all(conn)
     finally:
         engine.dispose()

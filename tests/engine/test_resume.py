@@ -14,7 +14,6 @@ import pytest
 
 from expandcontract.errors import ECError
 from expandcontract.pytest_plugin import EcDatabase
-from tests.engine.conftest import SEED
 from tests.engine.harness import Session, engine, migration, schema_shape
 
 MULTI: dict[str, Any] = {
@@ -129,6 +128,3 @@ def test_failing_up_names_the_row_and_rollback_works(ec_db: EcDatabase) -> None:
         columns = [c[0] for c in schema_shape(conn)["codes"]["columns"]]
     assert columns == ["id", "code"]
 
-
-def test_seed_is_shared() -> None:
-    assert SEED  # the crash test reuses the same seed as the lifecycle tests
