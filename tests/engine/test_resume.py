@@ -127,4 +127,3 @@ def test_failing_up_names_the_row_and_rollback_works(ec_db: EcDatabase) -> None:
     with ec_db.connect() as conn:
         columns = [c[0] for c in schema_shape(conn)["codes"]["columns"]]
     assert columns == ["id", "code"]
-
