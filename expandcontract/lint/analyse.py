@@ -1,50 +1,36 @@
-"""One raw statement → an IR ``Statement``: sqlglot parse, then the token classifier for what
-sqlglot leaves opaque, then DO-block / function-body inspection."""
+"""One raw statement → an IR ``Statement``: the fast path (``fast/``) when it reads the statement
+exactly, else the sqlglot path (``parse.py``, imported only then); then DO-block / function-body
+inspection."""
 
 from __future__ import annotations
 
-from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokenizer_core import Token
-
-from expandcontract.lint.bodies import body_ops, find_body
-from expandcontract.lint.build import build_ops
-from expandcontract.lint.classify import classify
-from expandcontract.lint.dialect import DIALECT
+from expandcontract.lint.bodies import body_ops, find_body, from_sqlglot
+from expandcontract.lint.fast import recognize
 from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.lexer import LexError, Tok, lex
 from expandcontract.lint.splitter import LineIndex, RawStatement
-from expandcontract.lint.tokens import expand_commands
 
-# sqlglot turns "START TRANSACTION", "SAVEPOINT x" … into these without any warning.
-_MISPARSE = (exp.Command, exp.Alias, exp.Column, exp.Identifier, exp.Literal, exp.Paren)
+# Off only in the tests that compare the fast path with the sqlglot path.
+FAST_PATH = True
 
 
-def parse_ops(tokens: list[Token], text: str) -> tuple[list[Op], str | None]:
-    """IR ops and, if sqlglot rejected the statement, its error."""
-    error: str | None = None
-    node: exp.Expr | None = None
+def _text_ops(sql: str, tokens: list[Tok] | None) -> list[Op]:
+    """Ops of a statement inside a body; ``tokens`` (when the body was lexed by the fast
+    lexer) save lexing it again: the recognizer reads words, not offsets."""
     try:
-        parsed = DIALECT.parser().parse(tokens, text)
-        node = next((e for e in parsed if e is not None and not isinstance(e, exp.Semicolon)), None)
-    except (ParseError, TokenError) as exc:
-        error = str(exc).splitlines()[0]
-    ops = None
-    if node is not None and not isinstance(node, _MISPARSE):
-        ops = build_ops(node)
+        ops = recognize(tokens if tokens is not None else lex(sql)) if FAST_PATH else None
+    except LexError:
+        ops = None
     if ops is None:
-        ops = classify(expand_commands(tokens, text))
-        if error and all(op.kind == K.UNKNOWN for op in ops):
-            return ops, error
-    return ops, None
+        from expandcontract.lint.parse import parse_text
+
+        ops = parse_text(sql)
+    return ops
 
 
-def _nested(text: str, index: LineIndex) -> object:
-    def analyse(sql: str, offset: int) -> list[Op]:
-        try:
-            tokens = DIALECT.tokenize(sql)
-        except TokenError:
-            return [Op(K.UNKNOWN, detail={"reason": "cannot tokenize body statement"})]
-        ops, _ = parse_ops(tokens, sql)
+def _nested(index: LineIndex) -> object:
+    def analyse(sql: str, offset: int, tokens: list[Tok] | None) -> list[Op]:
+        ops = _text_ops(sql, tokens)
         line, col = index.position(offset)
         for op in ops:
             op.line, op.col = line, col
@@ -53,20 +39,36 @@ def _nested(text: str, index: LineIndex) -> object:
     return analyse
 
 
+def _statement_ops(raw: RawStatement, text: str) -> tuple[list[Op], str | None, list[Tok]]:
+    """(ops, sqlglot's error if it rejected the statement, tokens to search for a body)."""
+    if raw.fast and FAST_PATH:
+        ops = recognize(raw.tokens)  # type: ignore[arg-type]
+        if ops is not None:
+            return ops, None, raw.tokens  # type: ignore[return-value]
+    from expandcontract.lint.parse import parse_ops
+    from expandcontract.lint.tokens import expand_commands
+
+    tokens = raw.sqlglot_tokens()
+    ops, error = parse_ops(tokens, text)
+    body_tokens: list[Tok] = []
+    if any(op.kind in (K.DO, K.CREATE_FUNCTION) for op in ops):
+        body_tokens = from_sqlglot(expand_commands(tokens, text))
+    return ops, error, body_tokens
+
+
 def analyse_statement(raw: RawStatement, text: str, index: LineIndex) -> Statement:
-    ops, error = parse_ops(raw.tokens, text)
+    ops, error, tokens = _statement_ops(raw, text)
     stmt = Statement(raw.text, raw.line, raw.column, ops, unparsed_reason=error)
     for name, arg in raw.directives:
         if name == "ec:ignore":
             rules = arg.split()[0] if arg.split() else ""
             stmt.ignores.update(r.strip() for r in rules.split(",") if r.strip())
-    kinds = stmt.kinds
-    if K.DO in kinds or K.CREATE_FUNCTION in kinds:
-        found = find_body(expand_commands(raw.tokens, text), text)
+    has_body = [op.kind for op in ops if op.kind in (K.DO, K.CREATE_FUNCTION)]
+    if has_body:
+        found = find_body(tokens, text)
         if found is not None:
-            origin = "do-block" if K.DO in kinds else "function-body"
-            analyse = _nested(text, index)
-            nested = body_ops(found[0], found[1], origin, analyse)  # type: ignore[arg-type]
+            origin = "do-block" if K.DO in has_body else "function-body"
+            nested = body_ops(found[0], found[1], origin, _nested(index))  # type: ignore[arg-type]
             for op in nested:
                 if op.line is None and "offset" in op.detail:
                     op.line, op.col = index.position(int(op.detail["offset"]))

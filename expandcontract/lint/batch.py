@@ -13,17 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from expandcontract.errors import ConfigError
-from expandcontract.lint.cache import ResultCache
+from expandcontract.lint.cache import ReadFile, ResultCache, read_file
 from expandcontract.lint.findings import FileReport
 from expandcontract.lint.settings import LintSettings
 
 _PARALLEL_THRESHOLD = 32  # below this, process start-up costs more than it saves
+_CACHED_KINDS = ("sql", "ec")  # an Alembic revision depends on its siblings; stdin has no file
 
 
 @dataclass(frozen=True)
 class Target:
     path: str
     kind: str  # sql | ec | alembic
+    content: bytes | None = None  # the file's bytes when already read (hashed for the cache)
 
 
 def discover(paths: list[str]) -> list[Target]:
@@ -77,11 +79,33 @@ def _looks_ec(file: Path) -> bool:
 def lint_target(target: Target, settings: LintSettings) -> list[FileReport]:
     from expandcontract.lint import sources
 
-    return sources.lint_target(target.path, target.kind, settings)
+    return sources.lint_target(target.path, target.kind, settings, target.content)
 
 
-def _worker(args: tuple[Target, LintSettings]) -> list[dict[str, Any]]:
-    return [r.to_cache() for r in lint_target(*args)]
+def _size(target: Target) -> int:
+    try:
+        return os.path.getsize(target.path)
+    except OSError:  # a folder (Alembic project) or stdin: weigh it like a big file
+        return 1 << 20
+
+
+def _work(
+    args: tuple[Target, LintSettings], cache: ResultCache | None
+) -> tuple[ReadFile | None, list[dict[str, Any]]]:
+    """Hash one file (a cache hit by content needs no lint), lint it otherwise. Runs in worker
+    processes: the hashing is parallel too. ``cache`` is None where workers cannot share it
+    (executor fallback): the file is then linted even if its content is known."""
+    target, settings = args
+    if target.kind not in _CACHED_KINDS:
+        return None, [r.to_cache() for r in lint_target(target, settings)]
+    read = read_file(target.path, target.kind, os.getcwd())
+    hit = cache.get(read.key) if cache is not None else None
+    if hit is None:
+        reports = lint_target(Target(target.path, target.kind, read.content), settings)
+        found = [r.to_cache() for r in reports]
+    else:
+        found = [hit]
+    return read._replace(content=None), found
 
 
 @contextlib.contextmanager
@@ -119,34 +143,35 @@ def _lint_paths(
     targets = discover(paths)
     cache = ResultCache(cache_dir, settings.fingerprint())
     reports: dict[int, list[FileReport]] = {}
-    misses: list[tuple[int, Target, str | None]] = []
+    pending: list[tuple[int, Target]] = []
     for i, target in enumerate(targets):
-        key = None
-        if target.kind not in ("alembic", "stdin"):  # a revision depends on its siblings
-            key = cache.key_for(target.path, target.kind)
-            hit = cache.get(key)
-            if hit is not None:
-                reports[i] = [FileReport.from_cache(hit, target.path)]
-                continue
-        misses.append((i, target, key))
+        key = cache.known_key(target.path) if target.kind in _CACHED_KINDS else None
+        hit = cache.get(key) if key is not None else None
+        if hit is not None:  # stat unchanged: not even read
+            reports[i] = [FileReport.from_cache(hit, target.path)]
+        else:
+            pending.append((i, target))
     jobs = jobs or min(os.cpu_count() or 1, 8)
-    if len(misses) >= _PARALLEL_THRESHOLD and jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        # import the parser before forking so workers share it instead of importing it again
+    items = [(t, settings) for _, t in pending]
+    if len(pending) >= _PARALLEL_THRESHOLD and jobs > 1:
+        # import the linter and its rules before forking, so workers share them instead of
+        # each importing them again (sqlglot is loaded by a worker only if a statement needs it)
+        import expandcontract.lint.inputs.sql_files
         import expandcontract.lint.sources  # noqa: F401
+        from expandcontract.lint.parallel import map_in_processes
+        from expandcontract.lint.registry import active_rules
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            chunk = max(1, len(misses) // (jobs * 4))
-            results = list(
-                pool.map(_worker, [(t, settings) for _, t, _ in misses], chunksize=chunk)
-            )
-        done = [[FileReport.from_cache(d, d["path"]) for d in res] for res in results]
+        active_rules(settings)
+        sizes = [_size(t) for _, t in pending]
+        outcomes = map_in_processes(_work, items, sizes, jobs, shared=cache)
     else:
-        done = [lint_target(t, settings) for _, t, _ in misses]
-    for (i, _target, key), result in zip(misses, done, strict=True):
-        reports[i] = result
-        if key is not None and len(result) == 1:
-            cache.put(key, result[0].to_cache())
+        outcomes = [_work(item, cache) for item in items]
+    for (i, target), (read, found) in zip(pending, outcomes, strict=True):
+        # a content hit may come from another path with the same bytes: report this one
+        reports[i] = [FileReport.from_cache(d, target.path if read else d["path"]) for d in found]
+        if read is not None:
+            cache.remember(read)
+            if len(found) == 1:
+                cache.put(read.key, found[0])
     cache.save()
     return [r for i in sorted(reports) for r in reports[i]]

@@ -74,12 +74,13 @@ def _constraint_ops(table: str, action: exp.AddConstraint, not_valid: bool) -> l
                 ref = body.args.get("reference")
                 detail = {"type": "foreign_key", "ref_table": ident(ref.this if ref else None)}
             elif isinstance(body, exp.CheckColumnConstraint):
-                detail = {"type": "check", "expr": body.this.sql(dialect="postgres")}
+                detail = {"type": "check"}
                 cond = body.this
                 if (
                     isinstance(cond, exp.Is)
                     and cond.args.get("negate")
                     and isinstance(cond.expression, exp.Null)
+                    and isinstance(cond.this, exp.Column)
                 ):
                     detail["not_null_column"] = ident(cond.this)
             elif isinstance(body, exp.UniqueColumnConstraint):
@@ -218,15 +219,7 @@ def _create(node: exp.Create) -> list[Op]:
         target = ident(trigger.args.get("table")) if trigger else ""
         return [Op(K.CREATE_TRIGGER, target, ident(node.this), if_exists=exists)]
     if kind in ("FUNCTION", "PROCEDURE"):
-        replace = "yes" if node.args.get("replace") else ""
-        return [
-            Op(
-                K.CREATE_FUNCTION,
-                None,
-                ident(node.this.this if node.this else None),
-                detail={"replace": replace},
-            )
-        ]
+        return [Op(K.CREATE_FUNCTION, None, ident(node.this.this if node.this else None))]
     return [
         Op(
             K.HARMLESS,

@@ -21,9 +21,14 @@ import sys
 import time
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from expandcontract import __version__
+
+try:  # the built-in BLAKE2 module: ``import hashlib`` also loads OpenSSL (~6 ms per process)
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # pragma: no cover - CPython builds without it
+    from hashlib import blake2b as _blake2b
 
 CACHE_FORMAT = 3
 # mtimes this close to "now" may not change on a same-size rewrite (coarse filesystem clocks):
@@ -39,9 +44,7 @@ def default_dir() -> Path:
 def content_key(data: bytes, kind: str, name: str = "") -> str:
     """The file name is part of the key: it decides the migration tool's flavour (Flyway
     ``V1__x.sql`` and diesel ``up.sql`` run in a transaction, a plain ``x.sql`` does not)."""
-    import hashlib  # only when a file's stat changed: a fully warm run hashes nothing
-
-    return hashlib.blake2b(data + f"\0{kind}\0{name}".encode(), digest_size=16).hexdigest()
+    return _blake2b(data + f"\0{kind}\0{name}".encode(), digest_size=16).hexdigest()
 
 
 def code_fingerprint() -> str:
@@ -60,6 +63,27 @@ def code_fingerprint() -> str:
             parts.append(f"sqlglot:{st.st_size}:{st.st_mtime_ns}")
             break
     return "|".join(parts)
+
+
+class ReadFile(NamedTuple):
+    """A file read and hashed for the cache; ``content`` is dropped before results travel
+    (a tuple: a worker sends hundreds back, and tuples pickle cheaply)."""
+
+    absolute: str
+    size: int
+    mtime_ns: int
+    key: str
+    content: bytes | None = None
+
+
+def read_file(path: str, kind: str, cwd: str) -> ReadFile:
+    """Read and hash ``path``: safe in any process (changes no index)."""
+    absolute = os.path.join(cwd, path)
+    st = os.stat(absolute)
+    with open(absolute, "rb") as fh:
+        content = fh.read()
+    key = content_key(content, kind, os.path.basename(absolute))
+    return ReadFile(absolute, st.st_size, st.st_mtime_ns, key, content)
 
 
 class ResultCache:
@@ -90,22 +114,26 @@ class ResultCache:
             self.body_start = end + 1
             self.stats, self.results = data["stats"], data["results"]
 
-    def key_for(self, path: str, kind: str) -> str:
-        """The content key of ``path``, from the index when its stat is unchanged."""
+    def known_key(self, path: str) -> str | None:
+        """The content key of ``path`` when its stat is the one in the index (no read)."""
         absolute = os.path.join(self.cwd, path)  # no normpath: a key only has to be stable
-        st = os.stat(absolute)
         known = self.stats.get(absolute)
-        if known is not None and known[0] == st.st_size and known[1] == st.st_mtime_ns:
+        if known is None:
+            return None
+        st = os.stat(absolute)
+        if known[0] == st.st_size and known[1] == st.st_mtime_ns:
             return str(known[2])
-        with open(absolute, "rb") as fh:
-            key = content_key(fh.read(), kind, os.path.basename(absolute))
-        if self.now_ns - st.st_mtime_ns > _RACY_NS:
-            self.stats[absolute] = [st.st_size, st.st_mtime_ns, key]
+        return None
+
+    def remember(self, read: ReadFile) -> None:
+        """Index a file that was read and hashed (``read_file``), unless it was written too
+        recently for its mtime to prove a later change."""
+        if self.now_ns - read.mtime_ns > _RACY_NS:
+            self.stats[read.absolute] = [read.size, read.mtime_ns, read.key]
         else:
-            self.stats.pop(absolute, None)
-            self.fresh.add(key)
+            self.stats.pop(read.absolute, None)
+            self.fresh.add(read.key)
         self.dirty = True
-        return key
 
     def get(self, key: str) -> dict[str, Any] | None:
         report = self.results.get(key)

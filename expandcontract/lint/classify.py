@@ -153,7 +153,7 @@ def _create_other(cur: Cursor) -> list[Op]:
                 concurrently=concurrently,
                 if_exists=exists,
                 unique=unique,
-                detail={"only": "yes" if only else ""},
+                detail={"only": "yes"} if only else {},
             )
         ]
     if cur.accept("MATERIALIZED", "VIEW"):

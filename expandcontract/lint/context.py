@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.ir import ALL_KINDS, K, Op, Statement
 from expandcontract.lint.locks import AEL, lock_of, stronger
 from expandcontract.lint.settings import LintSettings
 
-_DDL_KINDS = {k for k in K} - {
+_DDL_KINDS = set(ALL_KINDS) - {
     K.SET,
     K.BEGIN,
     K.COMMIT,

@@ -3,14 +3,14 @@ stateful context, apply suppressions. The library entry point is ``lint_sql``.""
 
 from __future__ import annotations
 
+from expandcontract.lint import analyse
 from expandcontract.lint.analyse import analyse_statement
 from expandcontract.lint.context import Context
 from expandcontract.lint.findings import FileReport, Finding
 from expandcontract.lint.ir import Statement
 from expandcontract.lint.masking import mask_templates
-from expandcontract.lint.registry import active_rules
+from expandcontract.lint.registry import active_rules, finishers, rule_dispatch
 from expandcontract.lint.replacements import mark_replacements
-from expandcontract.lint.rules.base import COMPAT
 from expandcontract.lint.settings import LintSettings
 from expandcontract.lint.splitter import LineIndex, split_sql
 
@@ -24,7 +24,7 @@ def lint_sql(
 ) -> FileReport:
     settings = settings or LintSettings()
     masked = mask_templates(text)
-    split = split_sql(masked.text)
+    split = split_sql(masked.text, fast=analyse.FAST_PATH)
     index = split.index or LineIndex(masked.text)
     report = FileReport(path, statements=len(split.statements))
     if split.error:
@@ -40,7 +40,7 @@ def lint_sql(
             assume = arg.split()[0].lower() not in _OFF if arg else True
     ctx = Context(settings, assume, phase=phase)
     rules = active_rules(settings)
-    without_compat = tuple(r for r in rules if COMPAT not in r.tags)
+    live, gone = rule_dispatch(settings)
     statements = [analyse_statement(raw, masked.text, index) for raw in split.statements]
     mark_replacements(statements, assume)
     raw_findings: list[tuple[Statement, Finding]] = []
@@ -48,9 +48,9 @@ def lint_sql(
         for name, arg in raw.directives:
             if name == "ec:section":  # `ec plan --format sql`: expand, contract, rollback …
                 ctx.phase = arg
-        applicable = without_compat if ctx.phase in _OLD_CODE_GONE else rules
+        dispatch = gone if ctx.phase in _OLD_CODE_GONE else live
         for op in stmt.ops:
-            for rule in applicable:
+            for rule in dispatch[op.kind]:
                 message = rule.check(op, stmt, ctx)
                 if message:
                     finding = Finding(
@@ -59,13 +59,13 @@ def lint_sql(
                         op.col or stmt.column,
                         rule.id,
                         rule.severity,
-                        masked.unmask(message),
+                        masked.unmask(message) if masked.originals else message,
                         rule.suggestion,
                     )
                     raw_findings.append((stmt, finding))
             ctx.after(op, stmt)
         ctx.statement_done()
-    for rule in rules:
+    for rule in finishers(settings):
         if rule.finish is not None:
             for stmt_or_none, message in rule.finish(ctx):
                 target = stmt_or_none or (statements[-1] if statements else Statement("", 1, 1))

@@ -63,8 +63,25 @@ _BY_KIND = {
 }
 
 
+_DEPENDS_ON_DETAIL = frozenset(
+    {
+        K.CREATE_INDEX,
+        K.DROP_INDEX,
+        K.REINDEX,
+        K.DETACH_PARTITION,
+        K.REFRESH_MATVIEW,
+        K.VACUUM,
+        K.LOCK_TABLE,
+        K.ADD_CONSTRAINT,
+        K.DROP,
+    }
+)
+
+
 def lock_of(op: Op) -> str | None:
     """The table-level lock ``op`` takes on its target, or None for no table lock."""
+    if op.kind not in _DEPENDS_ON_DETAIL:  # most ops: the lock follows from the kind alone
+        return _BY_KIND.get(op.kind)
     if op.kind in (K.CREATE_INDEX, K.DROP_INDEX, K.REINDEX):
         return SUE if op.concurrently else _BY_KIND[op.kind]
     if op.kind == K.DETACH_PARTITION:

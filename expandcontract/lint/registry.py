@@ -14,7 +14,10 @@ from expandcontract.errors import ConfigError
 from expandcontract.lint.settings import LintSettings
 
 if TYPE_CHECKING:
+    from expandcontract.lint.ir import Kind
     from expandcontract.lint.rules.base import Rule
+
+    Dispatch = dict[Kind, tuple[Rule, ...]]
 
 _RULES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rules")
 
@@ -61,3 +64,23 @@ def is_active(rule: Rule, settings: LintSettings) -> bool:
 def active_rules(settings: LintSettings) -> tuple[Rule, ...]:
     check_rule_ids(settings)
     return tuple(r for r in all_rules() if is_active(r, settings))
+
+
+@functools.lru_cache(maxsize=16)
+def rule_dispatch(settings: LintSettings) -> tuple[Dispatch, Dispatch]:
+    """Op kind -> the active rules that can report on it, in order: one table for where old
+    code may still run, one for where ec guarantees it no longer does (contract, rollback:
+    no compatibility rules). The lint loop calls a handful of rules per op, not all of them."""
+    from expandcontract.lint.ir import ALL_KINDS
+    from expandcontract.lint.rules.base import COMPAT
+
+    rules = active_rules(settings)
+    live = {kind: tuple(r for r in rules if not r.kinds or kind in r.kinds) for kind in ALL_KINDS}
+    gone = {kind: tuple(r for r in found if COMPAT not in r.tags) for kind, found in live.items()}
+    return live, gone
+
+
+@functools.lru_cache(maxsize=16)
+def finishers(settings: LintSettings) -> tuple[Rule, ...]:
+    """The active rules that also report once the whole file was read."""
+    return tuple(r for r in active_rules(settings) if r.finish is not None)

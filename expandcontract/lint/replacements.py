@@ -9,7 +9,7 @@ nothing is marked there.
 
 from __future__ import annotations
 
-from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.ir import K, Kind, Op, Statement
 
 _REPLACEABLE = {"TRIGGER": K.CREATE_TRIGGER, "FUNCTION": K.CREATE_FUNCTION}
 _ENDS = {K.COMMIT, K.ROLLBACK}
@@ -19,7 +19,7 @@ def _bare(name: str | None) -> str:
     return (name or "").rsplit(".", 1)[-1]
 
 
-def _key(op: Op) -> tuple[K, str] | None:
+def _key(op: Op) -> tuple[Kind, str] | None:
     if op.kind == K.DROP and op.detail.get("object") in _REPLACEABLE:
         return _REPLACEABLE[op.detail["object"]], _bare(op.name or op.table)
     return None
@@ -48,7 +48,7 @@ def _transactions(statements: list[Statement], assume: bool) -> list[list[Statem
 
 def mark_replacements(statements: list[Statement], assume: bool) -> None:
     for group in _transactions(statements, assume):
-        created: dict[tuple[K, str], int] = {}
+        created: dict[tuple[Kind, str], int] = {}
         for stmt in reversed(group):  # later creations first, so each drop sees what follows
             for op in reversed(stmt.ops):
                 key = _key(op)

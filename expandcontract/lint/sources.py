@@ -10,20 +10,28 @@ from expandcontract.lint.findings import FileReport
 from expandcontract.lint.settings import LintSettings
 
 
-def lint_sql_file(path: str, settings: LintSettings) -> FileReport:
+def _read(path: str, content: bytes | None) -> str:
+    if content is None:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    # as read_text does: universal newlines, so offsets and lines are the same either way
+    text = content.decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def lint_sql_file(path: str, settings: LintSettings, content: bytes | None = None) -> FileReport:
     from expandcontract.lint.inputs.sql_files import prepare
 
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    text = _read(path, content)
     source = prepare(Path(path), text)
     if source.assume_in_transaction is not None:
         settings = dataclasses.replace(settings, assume_in_transaction=source.assume_in_transaction)
     return lint_sql(source.text, path, settings)
 
 
-def lint_ec_file(path: str, settings: LintSettings) -> FileReport:
+def lint_ec_file(path: str, settings: LintSettings, content: bytes | None = None) -> FileReport:
     from expandcontract.lint.inputs.ec_migration import snippets
 
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    text = _read(path, content)
     parts = snippets(Path(path), text)
     report = FileReport(path)
     if parts is None:
@@ -59,7 +67,11 @@ def lint_alembic(path: str, settings: LintSettings) -> list[FileReport]:
     return reports
 
 
-def lint_target(path: str, kind: str, settings: LintSettings) -> list[FileReport]:
+def lint_target(
+    path: str, kind: str, settings: LintSettings, content: bytes | None = None
+) -> list[FileReport]:
+    """Reports for one target; ``content`` is the file's bytes when the caller already read
+    them."""
     if kind == "stdin":
         import sys
 
@@ -67,5 +79,5 @@ def lint_target(path: str, kind: str, settings: LintSettings) -> list[FileReport
     if kind == "alembic":
         return lint_alembic(path, settings)
     if kind == "ec":
-        return [lint_ec_file(path, settings)]
-    return [lint_sql_file(path, settings)]
+        return [lint_ec_file(path, settings, content)]
+    return [lint_sql_file(path, settings, content)]

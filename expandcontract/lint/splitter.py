@@ -1,7 +1,8 @@
-"""Split a SQL file into statements on sqlglot's tokenizer, with exact 1-based positions.
+"""Split a SQL file into statements, with exact 1-based positions.
 
-The tokenizer already understands dollar quotes, nested block comments, E-strings and quoted
-identifiers, so a ``;`` inside any of them never splits. What it does not know is handled here:
+The fast lexer (``lexer.py``) reads most files; whatever it is unsure of goes to sqlglot's
+tokenizer, which understands dollar quotes, nested block comments, E-strings and quoted
+identifiers, so a ``;`` inside any of them never splits. What neither knows is handled here:
 psql meta-commands (blanked out, offsets kept) and SQL-standard ``BEGIN ATOMIC … END`` bodies.
 """
 
@@ -10,11 +11,12 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from sqlglot.errors import TokenError
-from sqlglot.tokenizer_core import Token, TokenType
+from expandcontract.lint.lexer import END, START, LexError, Tok, lex_statements
 
-from expandcontract.lint.dialect import DIALECT
+if TYPE_CHECKING:
+    from sqlglot.tokenizer_core import Token
 
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _DIRECTIVE = re.compile(r"--\s*(ec:[a-z-]+)[ \t]*([^\n]*)")
@@ -45,8 +47,23 @@ class RawStatement:
     end: int
     line: int
     column: int
-    tokens: list[Token]
+    # fast-lexer tokens (``fast``) or sqlglot tokens; see ``sqlglot_tokens``
+    tokens: list[Tok] | list[Token]
     directives: list[tuple[str, str]] = field(default_factory=list)
+    fast: bool = False
+
+    def sqlglot_tokens(self) -> list[Token]:
+        """sqlglot tokens of this statement, offsets in the file (lexed on demand when the
+        fast lexer split the file)."""
+        if not self.fast:
+            return self.tokens  # type: ignore[return-value]
+        from expandcontract.lint.dialect import DIALECT
+
+        tokens = DIALECT.tokenize(self.text)
+        for token in tokens:
+            token.start += self.start
+            token.end += self.start
+        return tokens
 
 
 @dataclass
@@ -78,6 +95,8 @@ def strip_meta_commands(text: str) -> str:
 
 
 def _directives(gap: str) -> list[tuple[str, str]]:
+    if "ec:" not in gap:  # nearly every gap: skip the regex
+        return []
     return [(m.group(1), m.group(2).strip()) for m in _DIRECTIVE.finditer(gap)]
 
 
@@ -90,6 +109,8 @@ def _section(gap: str) -> list[tuple[str, str]]:
 
 
 def _split_tokens(tokens: list[Token]) -> list[list[Token]]:
+    from sqlglot.tokenizer_core import TokenType
+
     groups: list[list[Token]] = []
     current: list[Token] = []
     atomic = 0  # nesting inside BEGIN ATOMIC … END (CASE … END nests too)
@@ -113,40 +134,56 @@ def _split_tokens(tokens: list[Token]) -> list[list[Token]]:
     return groups
 
 
-def split_sql(text: str) -> SplitResult:
-    """Statements of ``text`` (already template-masked) with positions and directives."""
+def split_sql(text: str, *, fast: bool = True) -> SplitResult:
+    """Statements of ``text`` (already template-masked) with positions and directives;
+    ``fast=False`` skips the fast lexer (tests compare the two)."""
     clean = strip_meta_commands(text)
     index = LineIndex(clean)
+    groups: list[Any]
     try:
-        tokens = DIALECT.tokenize(clean)
-    except TokenError as exc:
-        line, column = index.position(len(clean) - len(clean.lstrip()))
-        whole = RawStatement(clean.strip(), 0, len(clean), line, column, [])
-        return SplitResult([whole], _directives(clean), f"cannot tokenize: {exc}", index)
+        if not fast:
+            raise LexError("fast lexer not wanted")
+        groups = [(g[0][START], g[-1][END], g) for g in lex_statements(clean)]
+    except LexError:
+        from sqlglot.errors import TokenError
+
+        from expandcontract.lint.dialect import DIALECT
+
+        fast = False
+        try:
+            tokens = DIALECT.tokenize(clean)
+        except TokenError as exc:
+            line, column = index.position(len(clean) - len(clean.lstrip()))
+            whole = RawStatement(clean.strip(), 0, len(clean), line, column, [])
+            return SplitResult([whole], _directives(clean), f"cannot tokenize: {exc}", index)
+        groups = [(g[0].start, g[-1].end + 1, g) for g in _split_tokens(tokens)]
     statements: list[RawStatement] = []
     file_directives: list[tuple[str, str]] = []
     prev_end = 0
-    prev_line = 0
-    for group in _split_tokens(tokens):
-        start, end = group[0].start, group[-1].end + 1
+    for start, end, group in groups:
         gap = clean[prev_end:start]
-        gap_directives = _directives(gap)
-        first_gap_newline = gap.find("\n")
-        for name, arg in gap_directives:
-            if name in ("ec:ignore-file", "ec:phase", "ec:assume-in-transaction"):
-                file_directives.append((name, arg))
-        pending = [d for d in gap_directives if d[0] == "ec:ignore"]
-        if statements and prev_line and first_gap_newline != -1:
-            # "stmt; -- ec:ignore x" on the same line belongs to the previous statement
-            trailing = _directives(gap[:first_gap_newline])
-            statements[-1].directives.extend(d for d in trailing if d[0] == "ec:ignore")
-            pending = [d for d in _directives(gap[first_gap_newline:]) if d[0] == "ec:ignore"]
+        pending: list[tuple[str, str]] = []
+        if "ec:" in gap:  # rare: most gaps are a newline
+            gap_directives = _directives(gap)
+            for name, arg in gap_directives:
+                if name in ("ec:ignore-file", "ec:phase", "ec:assume-in-transaction"):
+                    file_directives.append((name, arg))
+            pending = [d for d in gap_directives if d[0] == "ec:ignore"]
+            first_gap_newline = gap.find("\n")
+            if statements and first_gap_newline != -1:
+                # "stmt; -- ec:ignore x" on the same line belongs to the previous statement
+                trailing = _directives(gap[:first_gap_newline])
+                statements[-1].directives.extend(d for d in trailing if d[0] == "ec:ignore")
+                after = _directives(gap[first_gap_newline:])
+                pending = [d for d in after if d[0] == "ec:ignore"]
         line, column = index.position(start)
-        stmt = RawStatement(clean[start:end], start, end, line, column, group, pending)
-        stmt.directives.extend(d for d in _directives(stmt.text) if d[0] == "ec:ignore")
-        stmt.directives.extend(_section(gap))
+        stmt = RawStatement(clean[start:end], start, end, line, column, group, pending, fast)
+        if "ec:" in stmt.text:
+            stmt.directives.extend(d for d in _directives(stmt.text) if d[0] == "ec:ignore")
+        if "===" in gap:
+            stmt.directives.extend(_section(gap))
         statements.append(stmt)
-        prev_end, prev_line = end, index.position(end)[0]
+        prev_end = end
     tail = clean[prev_end:]
     for name, arg in _directives(tail):
         if name in ("ec:ignore-file", "ec:phase", "ec:assume-in-transaction"):

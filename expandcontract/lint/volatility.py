@@ -6,7 +6,10 @@ Functions not on the list are treated as volatile: an unknown user function may 
 
 from __future__ import annotations
 
-from sqlglot import exp
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the fast path imports NON_VOLATILE without loading sqlglot
+    from sqlglot import exp
 
 _NON_VOLATILE_NAMES = (
     "now current_timestamp current_date current_time localtime localtimestamp "
@@ -23,6 +26,8 @@ NON_VOLATILE = frozenset(_NON_VOLATILE_NAMES.split())
 
 
 def function_names(node: exp.Expr) -> list[str]:
+    from sqlglot import exp
+
     names: list[str] = []
     for sub in node.walk():
         if isinstance(sub, exp.Anonymous):

@@ -23,6 +23,7 @@ from expandcontract.verify.base import Reference, apply_history, create_all, run
 from expandcontract.verify.inputs import UserCheck, as_metadata
 from expandcontract.verify.mapping import VersionMap, version_map
 from expandcontract.verify.phases import BEFORE, Walk, WalkState
+from expandcontract.verify.pools import ValuePools
 from expandcontract.verify.report import Report
 from expandcontract.verify.seed import RowFactory, UniqueRegistry
 from expandcontract.verify.static import check_version
@@ -225,6 +226,7 @@ class _Setup:
         )
         new_schema = self.migration.schema_for(s.schema)
         registry = UniqueRegistry()
+        pools = ValuePools(self.seed)  # one draw per column for the whole run
         parents: dict[tuple[str, str], list[Any]] = {}
         common = {"base_schema": s.schema, "ledger_schema": s.ledger_schema}
         old_check, new_check = self.checks
@@ -234,6 +236,7 @@ class _Setup:
             old_schema,
             reference=ref_old,
             registry=registry,
+            pools=pools,
             parents=parents,
             identity=lambda t: t,
             unique_key=lambda t, cols: (t, cols),
@@ -248,6 +251,7 @@ class _Setup:
             new_schema,
             reference=ref_new,
             registry=registry,
+            pools=pools,
             parents=new_parents,
             identity=_to_old(vmap),
             unique_key=_unique_key(vmap),
@@ -256,7 +260,7 @@ class _Setup:
             **common,
         )
         tracker = Tracker()
-        factory = RowFactory(random.Random(self.seed), registry, parents)
+        factory = RowFactory(random.Random(self.seed), registry, parents, pools=pools)
         engine = old.engine(pg.url_for(base))
         try:
             keys, failures = seed(engine, self.old_md, factory, ref_old, tracker, self.rows)

@@ -1,5 +1,6 @@
 """Rows generated from an app version's MetaData: NULLs where nullable, duplicates where not
 unique, unique columns respected across every writer, foreign keys pointing at existing parents.
+The values themselves are hypothesis-drawn (``verify.pools``, ``verify.values``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from typing import Any
 from sqlalchemy import Column, Identity, Table
 from sqlalchemy import types as sqltypes
 
-from expandcontract.errors import ConfigError
-from expandcontract.verify.values import value_for
+from expandcontract.verify.pools import ValuePools, marker
+from expandcontract.verify.values import UnsupportedType
 
 NULL_PROBABILITY = 0.15
-REUSE_PROBABILITY = 0.15  # repeat an earlier value: duplicates exist in real data
 DEFAULT_SKIP_PROBABILITY = 0.3  # omit a column with a default so the default is exercised
 UNIQUE_ATTEMPTS = 50
 
@@ -30,12 +30,12 @@ class UniqueRegistry:
         self._lock = threading.Lock()
 
     def claim(self, key: tuple[str, tuple[str, ...]], value: Any) -> bool:
-        marker = repr(value)
+        claimed = marker(value)
         with self._lock:
             taken = self._taken.setdefault(key, set())
-            if marker in taken:
+            if claimed in taken:
                 return False
-            taken.add(marker)
+            taken.add(claimed)
             return True
 
 
@@ -73,7 +73,8 @@ def unique_groups(table: Table) -> list[tuple[str, ...]]:
 class RowFactory:
     """Generates rows for one version's tables. ``parents`` maps (table, column) to key values
     that exist, so foreign keys stay consistent; ``key_name`` maps this version's
-    (table, columns) to the shared unique-registry key."""
+    (table, columns) to the shared unique-registry key; ``pools`` holds the drawn values (one
+    per verify run, shared by every factory; by default, one seeded from ``rng``)."""
 
     def __init__(
         self,
@@ -81,12 +82,13 @@ class RowFactory:
         registry: UniqueRegistry,
         parents: dict[tuple[str, str], list[Any]],
         key_name: Any = None,
+        pools: ValuePools | None = None,
     ) -> None:
         self.rng = rng
         self.registry = registry
         self.parents = parents
         self.key_name = key_name or (lambda table, cols: (table, cols))
-        self._pool: dict[tuple[str, str], list[Any]] = {}
+        self.pools = pools if pools is not None else ValuePools(rng.getrandbits(64))
 
     def _fk_target(self, column: Column[Any]) -> tuple[str, str] | None:
         for fk in column.foreign_keys:
@@ -94,7 +96,11 @@ class RowFactory:
             return (target.table.name, target.name)
         return None
 
-    def value(self, table: Table, column: Column[Any]) -> Any:
+    def value(self, table: Table, column: Column[Any], *, unique: bool = False) -> Any:
+        """A value for ``column``. ``unique`` (the column alone is a unique key): a value no
+        writer has had, already claimed in the registry. Columns of a wider unique key take
+        pool values: the registry rejects the rare repeated combination, and a narrow type in
+        the key (a flag) does not run dry."""
         target = self._fk_target(column)
         if target is not None:
             candidates = self.parents.get(target) or []
@@ -103,17 +109,25 @@ class RowFactory:
             return self.rng.choice(candidates)
         if column.nullable and not column.primary_key and self.rng.random() < NULL_PROBABILITY:
             return None
-        pool = self._pool.setdefault((table.name, column.name), [])
-        if pool and self.rng.random() < REUSE_PROBABILITY:
-            return self.rng.choice(pool)
         try:
-            value = value_for(column.type, self.rng, f"column {table.name}.{column.name}")
-        except ConfigError:
+            if unique:
+                return self._fresh(table, column)
+            return self.pools.pick(self.rng, table.name, column.name, column.type)
+        except UnsupportedType:
             if column.nullable:
                 return None  # a type ec cannot generate: NULL is still a value the app writes
             raise
-        pool.append(value)
-        return value
+
+    def _fresh(self, table: Table, column: Column[Any]) -> Any:
+        # Another stream (the other version's renamed or retyped column) may have handed out
+        # the same value: hypothesis starts every seed with similar simple values. The stream
+        # never repeats and the registry is finite, so this ends, or the stream runs dry
+        # (ConfigError).
+        key = self.key_name(table.name, (column.name,))
+        while True:
+            value = self.pools.take_unique(table.name, column.name, column.type)
+            if self.registry.claim(key, (value,)):
+                return value
 
     def row(
         self, table: Table, columns: Iterable[str] | None = None, *, full: bool = False
@@ -122,6 +136,11 @@ class RowFactory:
         ``full``: batched seeding needs one shape), unique keys respected."""
         wanted = set(columns) if columns is not None else None
         groups = unique_groups(table)
+        # keys of one column take fresh values, claimed as they are drawn
+        streamed = {
+            group[0] for group in groups if len(group) == 1 and not table.c[group[0]].foreign_keys
+        }
+        wider = [group for group in groups if not (len(group) == 1 and group[0] in streamed)]
         for _ in range(UNIQUE_ATTEMPTS):
             row: dict[str, Any] = {}
             for column in table.columns:
@@ -136,8 +155,8 @@ class RowFactory:
                     and self.rng.random() < DEFAULT_SKIP_PROBABILITY
                 ):
                     continue
-                row[column.name] = self.value(table, column)
-            if self._claim(table, row, groups):
+                row[column.name] = self.value(table, column, unique=column.name in streamed)
+            if self._claim(table, row, wider):
                 return row
         raise RuntimeError(f"could not generate a row for {table.name} with unique keys")
 

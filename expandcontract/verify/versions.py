@@ -15,6 +15,7 @@ from expandcontract.dsn import to_sqlalchemy
 from expandcontract.sqlalchemy import bind_version
 from expandcontract.verify.base import Reference
 from expandcontract.verify.inputs import UserCheck
+from expandcontract.verify.pools import ValuePools
 from expandcontract.verify.seed import RowFactory, UniqueRegistry
 from expandcontract.verify.tracker import Key, Tracker
 from expandcontract.verify.workload import Workload, Writer
@@ -32,6 +33,7 @@ class AppVersion:
     ledger_schema: str
     reference: Reference
     registry: UniqueRegistry
+    pools: ValuePools
     parents: dict[tuple[str, str], list[Any]]
     identity: Callable[[str], str | None]
     unique_key: Callable[[str, tuple[str, ...]], Any]
@@ -49,7 +51,9 @@ class AppVersion:
         )
 
     def writer(self, url: str, tracker: Tracker, seed: int, phase: str) -> Writer:
-        factory = RowFactory(random.Random(seed), self.registry, self.parents, self.unique_key)
+        factory = RowFactory(
+            random.Random(seed), self.registry, self.parents, self.unique_key, self.pools
+        )
         return Writer(
             self.name,
             self.metadata,

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from expandcontract.lint.analyse import parse_ops
 from expandcontract.lint.dialect import DIALECT
-from expandcontract.lint.ir import K
+from expandcontract.lint.ir import K, Kind
+from expandcontract.lint.parse import parse_ops
 
 
 def ops(sql: str) -> list[Any]:
@@ -92,7 +92,7 @@ OPAQUE = [
 
 
 @pytest.mark.parametrize(("sql", "kind", "facts"), OPAQUE, ids=[o[0][:48] for o in OPAQUE])
-def test_opaque_statement_is_classified(sql: str, kind: K | None, facts: dict[str, Any]) -> None:
+def test_opaque_statement_is_classified(sql: str, kind: Kind | None, facts: dict[str, Any]) -> None:
     first = ops(sql)[0]
     if kind is not None:
         assert first.kind == kind

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from expandcontract.lint.ir import ColumnSpec, K, Op
 
+NEW_COLUMN_KINDS = frozenset({K.CREATE_TABLE, K.ADD_COLUMN, K.ALTER_TYPE})
+
 
 def new_columns(op: Op) -> list[tuple[str, str]]:
     """(column name, type) pairs ``op`` introduces."""

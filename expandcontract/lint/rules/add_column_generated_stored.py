@@ -28,6 +28,7 @@ RULE = Rule(
         "eugene": ["E11"],
     },
     check=check,
+    kinds=frozenset({K.ADD_COLUMN}),
     bad="ALTER TABLE orders ADD COLUMN total numeric GENERATED ALWAYS AS (price * qty) STORED;",
     good="ALTER TABLE orders ADD COLUMN total numeric;",
 )

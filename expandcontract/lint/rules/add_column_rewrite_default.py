@@ -37,6 +37,7 @@ RULE = Rule(
         "atlas": ["PG302"],
     },
     check=check,
+    kinds=frozenset({K.ADD_COLUMN}),
     bad="ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();",
     good="ALTER TABLE users ADD COLUMN status text DEFAULT 'active';",
 )

@@ -32,6 +32,7 @@ RULE = Rule(
         "eugene": ["E11"],
     },
     check=check,
+    kinds=frozenset({K.ADD_COLUMN, K.ALTER_IDENTITY}),
     bad="ALTER TABLE users ADD COLUMN seq_id bigserial;",
     good="ALTER TABLE users ADD COLUMN seq_id bigint;",
 )

@@ -28,6 +28,7 @@ RULE = Rule(
         "eugene": ["W14"],
     },
     check=check,
+    kinds=frozenset({K.ADD_CONSTRAINT}),
     bad="ALTER TABLE users ADD PRIMARY KEY (id);",
     good="ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX users_id_idx;",
 )

@@ -28,6 +28,7 @@ RULE = Rule(
     "ec backfill, then NOT NULL in contract).",
     equivalents={"squawk": ["adding-required-field"], "atlas": ["MF103"]},
     check=check,
+    kinds=frozenset({K.ADD_COLUMN}),
     bad="ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL;",
     good="ALTER TABLE users ADD COLUMN tenant_id bigint;",
 )

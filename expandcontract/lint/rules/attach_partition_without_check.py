@@ -28,6 +28,7 @@ RULE = Rule(
     " (ec sql operations, the VALIDATE in its own transaction).",
     equivalents={},
     check=check,
+    kinds=frozenset({K.ATTACH_PARTITION}),
     bad="ALTER TABLE measurements ATTACH PARTITION m2024 FOR VALUES FROM ('2024-01-01') "
     "TO ('2025-01-01');",
     good="ALTER TABLE m2024 ADD CONSTRAINT m2024_bound CHECK (ts >= '2024-01-01' AND "

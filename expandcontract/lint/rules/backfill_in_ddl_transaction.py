@@ -28,6 +28,7 @@ RULE = Rule(
     "resumable).",
     equivalents={"eugene": ["E4"], "strong_migrations": ["execute"]},
     check=check,
+    kinds=frozenset({K.UPDATE, K.DELETE, K.INSERT}),
     bad="BEGIN;\nALTER TABLE users ADD COLUMN status text;\n"
     "UPDATE users SET status = 'active' WHERE status IS NULL;\nCOMMIT;",
     good="ALTER TABLE users ADD COLUMN status text;\n"

@@ -24,6 +24,7 @@ RULE = Rule(
     "contract).",
     equivalents={"squawk": ["ban-alter-identity"]},
     check=check,
+    kinds=frozenset({K.ALTER_IDENTITY}),
     bad="ALTER TABLE users ALTER COLUMN id DROP IDENTITY;",
     good="CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY);\n"
     "ALTER TABLE t ALTER COLUMN id DROP IDENTITY;",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import Op, Statement
-from expandcontract.lint.rules._types import new_columns
+from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, new_columns
 from expandcontract.lint.rules.base import Rule
 
 _TYPES = {"char", "character", "bpchar", "nchar"}
@@ -24,6 +24,7 @@ RULE = Rule(
     suggestion="Use text (with a CHECK on length if needed).",
     equivalents={"squawk": ["ban-char-field"]},
     check=check,
+    kinds=NEW_COLUMN_KINDS,
     bad="ALTER TABLE users ADD COLUMN code char(3);",
     good="ALTER TABLE users ADD COLUMN code text;",
 )

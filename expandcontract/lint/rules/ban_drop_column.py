@@ -29,6 +29,7 @@ RULE = Rule(
         "atlas": ["DS103"],
     },
     check=check,
+    kinds=frozenset({K.DROP_COLUMN}),
     tags=(COMPAT,),
     bad="ALTER TABLE users DROP COLUMN legacy;",
     good="CREATE TABLE t (legacy int);\nALTER TABLE t DROP COLUMN legacy;",

@@ -21,6 +21,7 @@ RULE = Rule(
     "data (ec sql on: contract).",
     equivalents={"squawk": ["ban-drop-constraint"], "atlas": ["CD101"]},
     check=check,
+    kinds=frozenset({K.DROP_CONSTRAINT}),
     tags=(COMPAT,),
     bad="ALTER TABLE users DROP CONSTRAINT users_age_check;",
     good="ALTER TABLE users ADD CONSTRAINT tmp CHECK (age > 0) NOT VALID;\n"

@@ -19,6 +19,7 @@ RULE = Rule(
     suggestion="Do it by hand, outside migrations.",
     equivalents={"squawk": ["ban-drop-database"]},
     check=check,
+    kinds=frozenset({K.DROP}),
     bad="DROP DATABASE app;",
     good="DROP TABLE IF EXISTS never_created;",
     tags=("destructive",),

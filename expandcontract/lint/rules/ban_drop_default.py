@@ -21,6 +21,7 @@ RULE = Rule(
     "default in a contract phase).",
     equivalents={"squawk": ["ban-drop-default"]},
     check=check,
+    kinds=frozenset({K.DROP_DEFAULT}),
     tags=(COMPAT,),
     bad="ALTER TABLE users ALTER COLUMN status DROP DEFAULT;",
     good="ALTER TABLE users ALTER COLUMN status SET DEFAULT 'active';",

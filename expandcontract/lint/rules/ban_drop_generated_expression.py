@@ -22,6 +22,7 @@ RULE = Rule(
     "contract).",
     equivalents={"squawk": ["ban-drop-generated-expression"]},
     check=check,
+    kinds=frozenset({K.DROP_EXPRESSION}),
     bad="ALTER TABLE orders ALTER COLUMN total DROP EXPRESSION;",
     good="ALTER TABLE orders ADD COLUMN note text;",
 )

@@ -21,6 +21,7 @@ RULE = Rule(
     "version never sees NULL.",
     equivalents={"squawk": ["ban-drop-not-null"]},
     check=check,
+    kinds=frozenset({K.DROP_NOT_NULL}),
     tags=(COMPAT,),
     bad="ALTER TABLE users ALTER COLUMN email DROP NOT NULL;",
     good="ALTER TABLE users ALTER COLUMN email SET DEFAULT '';",

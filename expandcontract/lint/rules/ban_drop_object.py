@@ -45,6 +45,7 @@ RULE = Rule(
         ]
     },
     check=check,
+    kinds=frozenset({K.DROP}),
     tags=(COMPAT,),
     bad="DROP VIEW active_users;",
     good="CREATE VIEW v AS SELECT 1;\nDROP VIEW v;",

@@ -19,6 +19,7 @@ RULE = Rule(
     suggestion="Drop the objects one by one in contract phases (ec drop_table).",
     equivalents={"squawk": ["ban-drop-schema"], "atlas": ["DS101"]},
     check=check,
+    kinds=frozenset({K.DROP}),
     bad="DROP SCHEMA legacy CASCADE;",
     good="CREATE SCHEMA scratch;\nDROP SCHEMA scratch;",
 )

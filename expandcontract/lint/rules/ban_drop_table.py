@@ -20,6 +20,7 @@ RULE = Rule(
     "gone).",
     equivalents={"squawk": ["ban-drop-table"], "atlas": ["DS102"]},
     check=check,
+    kinds=frozenset({K.DROP}),
     tags=(COMPAT,),
     bad="DROP TABLE old_users;",
     good="CREATE TABLE tmp (id int);\nDROP TABLE tmp;",

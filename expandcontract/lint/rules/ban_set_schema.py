@@ -20,6 +20,7 @@ RULE = Rule(
     "move it in contract.",
     equivalents={"squawk": ["ban-set-schema"]},
     check=check,
+    kinds=frozenset({K.SET_SCHEMA}),
     tags=(COMPAT,),
     bad="ALTER TABLE users SET SCHEMA archive;",
     good="CREATE TABLE t (id int);\nALTER TABLE t SET SCHEMA archive;",

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from expandcontract.lint.context import Context
-from expandcontract.lint.ir import Op, Statement
+from expandcontract.lint.ir import Kind, Op, Statement
 
 Check = Callable[[Op, Statement, Context], str | None]
 Finish = Callable[[Context], Iterable[tuple[Statement | None, str]]]
@@ -30,3 +30,6 @@ class Rule:
     good: str = ""  # the safe version of the example
     default_enabled: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # the op kinds ``check`` can report on; empty: every kind. The engine calls a rule only
+    # for these (tests/lint/test_rule_kinds.py proves no rule fires outside its kinds).
+    kinds: frozenset[Kind] = frozenset()

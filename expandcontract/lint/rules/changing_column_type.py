@@ -40,6 +40,7 @@ RULE = Rule(
         "eugene": ["E5"],
     },
     check=check,
+    kinds=frozenset({K.ALTER_TYPE}),
     bad="ALTER TABLE orders ALTER COLUMN amount TYPE bigint;",
     good="ALTER TABLE orders ALTER COLUMN note TYPE text;",
 )

@@ -10,7 +10,7 @@ _KINDS = {K.CREATE_INDEX, K.DROP_INDEX, K.REINDEX, K.DETACH_PARTITION}
 def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
     if op.kind not in _KINDS or not op.concurrently or not ctx.in_transaction:
         return None
-    what = op.kind.value.replace("_", " ").upper()
+    what = op.kind.replace("_", " ").upper()
     return f"{what} CONCURRENTLY cannot run inside a transaction block; the migration will fail"
 
 
@@ -27,6 +27,7 @@ RULE = Rule(
         "atlas": ["PG103", "TX101"],
     },
     check=check,
+    kinds=frozenset(_KINDS),
     bad="BEGIN;\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCOMMIT;",
     good="CREATE INDEX CONCURRENTLY users_email_idx ON users (email);",
 )

@@ -31,6 +31,7 @@ RULE = Rule(
         "eugene": ["E1"],
     },
     check=check,
+    kinds=frozenset({K.ADD_CONSTRAINT}),
     bad="ALTER TABLE users ADD CONSTRAINT users_age_check CHECK (age >= 0);",
     good="ALTER TABLE users ADD CONSTRAINT users_age_check CHECK (age >= 0) NOT VALID;",
 )

@@ -21,6 +21,7 @@ RULE = Rule(
     suggestion="Set a short lock_timeout and retry (ec installs its dual-write triggers this way).",
     equivalents={"atlas": ["PG308"]},
     check=check,
+    kinds=frozenset({K.CREATE_TRIGGER}),
     bad="CREATE TRIGGER trg BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION f();",
     good="CREATE TABLE t (id int);\n"
     "CREATE TRIGGER trg BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f();",

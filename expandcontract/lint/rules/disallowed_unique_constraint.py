@@ -28,6 +28,7 @@ RULE = Rule(
         "eugene": ["E7"],
     },
     check=check,
+    kinds=frozenset({K.ADD_CONSTRAINT}),
     bad="ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
     good="ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_idx;",
 )

@@ -31,6 +31,7 @@ RULE = Rule(
         "squawk": ["ban-create-domain-with-constraint", "ban-alter-domain-with-add-constraint"]
     },
     check=check,
+    kinds=frozenset({K.CREATE_DOMAIN, K.ALTER_DOMAIN_ADD_CONSTRAINT}),
     bad="CREATE DOMAIN posint AS integer CHECK (VALUE > 0);",
     good="CREATE DOMAIN email AS text;",
 )

@@ -24,6 +24,7 @@ RULE = Rule(
     suggestion="Remove the duplicate.",
     equivalents={"squawk": ["ban-duplicate-column-assignments"]},
     check=check,
+    kinds=frozenset({K.UPDATE, K.CREATE_TABLE}),
     bad="UPDATE users SET a = 1, a = 2 WHERE id = 1;",
     good="UPDATE users SET a = 1, b = 2 WHERE id = 1;",
 )

@@ -25,6 +25,7 @@ RULE = Rule(
     suggestion="Run ADD VALUE in its own non-transactional migration (ec sql operation).",
     equivalents={},
     check=check,
+    kinds=frozenset({K.ENUM_ADD_VALUE}),
     bad="BEGIN;\nALTER TYPE mood ADD VALUE 'meh' BEFORE 'ok';\nCOMMIT;",
     good="ALTER TYPE mood ADD VALUE 'meh' BEFORE 'ok';",
 )

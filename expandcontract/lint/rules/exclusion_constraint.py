@@ -26,6 +26,7 @@ RULE = Rule(
         "eugene": ["E8"],
     },
     check=check,
+    kinds=frozenset({K.ADD_CONSTRAINT}),
     bad="ALTER TABLE bookings ADD CONSTRAINT no_overlap EXCLUDE USING gist (room WITH =);",
     good="CREATE TABLE bookings2 (room int, EXCLUDE USING gist (room WITH =));",
 )

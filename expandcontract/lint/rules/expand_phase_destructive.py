@@ -23,7 +23,7 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
     if "replaced_at" in op.detail:  # dropped and re-created atomically: nothing disappears
         return None
     return (
-        f"{op.kind.value.replace('_', ' ')} in an expand migration: expand must stay "
+        f"{op.kind.replace('_', ' ')} in an expand migration: expand must stay "
         "compatible with the running version"
     )
 
@@ -38,6 +38,7 @@ RULE = Rule(
     "the split for you).",
     equivalents={"atlas": ["BC101", "BC102", "DS103"]},
     check=check,
+    kinds=frozenset(_DESTRUCTIVE),
     bad="-- ec:phase expand\nALTER TABLE users DROP COLUMN legacy;",
     good="-- ec:phase contract\nALTER TABLE users DROP COLUMN legacy;",
 )

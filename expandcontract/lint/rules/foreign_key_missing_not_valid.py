@@ -38,6 +38,7 @@ RULE = Rule(
         "eugene": ["E1"],
     },
     check=check,
+    kinds=frozenset({K.ADD_CONSTRAINT, K.ADD_COLUMN}),
     bad="ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) "
     "REFERENCES users (id);",
     good="ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) "

@@ -33,6 +33,7 @@ RULE = Rule(
     suggestion="Use a name of at most 63 bytes.",
     equivalents={"squawk": ["identifier-too-long"]},
     check=check,
+    kinds=frozenset(_NAMED),
     bad="CREATE TABLE " + "a" * 64 + " (id bigint);",
     good="CREATE TABLE accounts (id bigint);",
 )

@@ -25,6 +25,7 @@ RULE = Rule(
     "lock_timeout and capped retries.",
     equivalents={},
     check=check,
+    kinds=frozenset({K.LOCK_TABLE}),
     bad="LOCK TABLE users IN ACCESS EXCLUSIVE MODE;",
     good="LOCK TABLE users IN ROW EXCLUSIVE MODE;",
 )

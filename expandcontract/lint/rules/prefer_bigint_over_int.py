@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import Op, Statement
-from expandcontract.lint.rules._types import new_columns
+from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, new_columns
 from expandcontract.lint.rules.base import Rule
 
 _TYPES = {"int", "integer", "int4", "serial", "serial4"}
@@ -24,6 +24,7 @@ RULE = Rule(
     suggestion="Use bigint (ec alter_column can convert later without downtime, but not cheaply).",
     equivalents={"squawk": ["prefer-bigint-over-int"]},
     check=check,
+    kinds=NEW_COLUMN_KINDS,
     bad="CREATE TABLE t (id int);",
     good="CREATE TABLE t (id bigint);",
 )

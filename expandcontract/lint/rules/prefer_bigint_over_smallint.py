@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import Op, Statement
-from expandcontract.lint.rules._types import new_columns
+from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, new_columns
 from expandcontract.lint.rules.base import Rule
 
 _TYPES = {"smallint", "int2", "smallserial", "serial2"}
@@ -21,6 +21,7 @@ RULE = Rule(
     suggestion="Use bigint.",
     equivalents={"squawk": ["prefer-bigint-over-smallint"]},
     check=check,
+    kinds=NEW_COLUMN_KINDS,
     bad="CREATE TABLE t (n smallint);",
     good="CREATE TABLE t (n bigint);",
 )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.rules._types import NEW_COLUMN_KINDS
 from expandcontract.lint.rules.base import Rule
 
 
@@ -23,6 +24,7 @@ RULE = Rule(
     suggestion="Use jsonb.",
     equivalents={"strong_migrations": ["add_column_json"], "eugene": ["E3"]},
     check=check,
+    kinds=NEW_COLUMN_KINDS,
     bad="ALTER TABLE users ADD COLUMN prefs json;",
     good="ALTER TABLE users ADD COLUMN prefs jsonb;",
 )

@@ -21,7 +21,7 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
     if op.kind == K.CREATE_INDEX and not op.concurrently:
         return None
     return (
-        f"{op.kind.value.replace('_', ' ')} without {guard} outside a transaction: if the "
+        f"{op.kind.replace('_', ' ')} without {guard} outside a transaction: if the "
         "migration fails after it, re-running fails here"
     )
 
@@ -35,6 +35,7 @@ RULE = Rule(
     suggestion="Use IF [NOT] EXISTS; ec records each step in its ledger and resumes instead.",
     equivalents={"squawk": ["prefer-robust-stmts"]},
     check=check,
+    kinds=frozenset(_NEEDS_GUARD),
     bad="CREATE INDEX CONCURRENTLY users_email_idx ON users (email);",
     good="CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);",
 )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import Op, Statement
-from expandcontract.lint.rules._types import new_columns
+from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, new_columns
 from expandcontract.lint.rules.base import Rule
 
 _TYPES = {"timestamp", "timestamp without time zone"}
@@ -24,6 +24,7 @@ RULE = Rule(
     suggestion="Use timestamptz.",
     equivalents={"squawk": ["prefer-timestamptz"]},
     check=check,
+    kinds=NEW_COLUMN_KINDS,
     bad="CREATE TABLE t (created_at timestamp);",
     good="CREATE TABLE t (created_at timestamptz);",
 )

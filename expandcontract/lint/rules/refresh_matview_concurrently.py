@@ -21,6 +21,7 @@ RULE = Rule(
     "(ec sql operation).",
     equivalents={},
     check=check,
+    kinds=frozenset({K.REFRESH_MATVIEW}),
     bad="REFRESH MATERIALIZED VIEW user_stats;",
     good="REFRESH MATERIALIZED VIEW CONCURRENTLY user_stats;",
 )

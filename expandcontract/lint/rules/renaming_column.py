@@ -26,6 +26,7 @@ RULE = Rule(
         "atlas": ["BC102"],
     },
     check=check,
+    kinds=frozenset({K.RENAME_COLUMN}),
     tags=(COMPAT,),
     bad="ALTER TABLE users RENAME COLUMN name TO full_name;",
     good="CREATE TABLE t (name text);\nALTER TABLE t RENAME COLUMN name TO full_name;",

@@ -26,6 +26,7 @@ RULE = Rule(
         "strong_migrations": ["rename_schema", "rename_enum_value"],
     },
     check=check,
+    kinds=frozenset({K.RENAME_OBJECT}),
     tags=(COMPAT,),
     bad="ALTER SCHEMA app RENAME TO app_old;",
     good="ALTER INDEX users_email_idx RENAME TO users_email_key_idx;",

@@ -25,6 +25,7 @@ RULE = Rule(
         "atlas": ["BC101"],
     },
     check=check,
+    kinds=frozenset({K.RENAME_TABLE}),
     tags=(COMPAT,),
     bad="ALTER TABLE users RENAME TO customers;",
     good="CREATE TABLE t (id int);\nALTER TABLE t RENAME TO t2;",

@@ -29,6 +29,7 @@ RULE = Rule(
         "eugene": ["E6"],
     },
     check=check,
+    kinds=frozenset({K.CREATE_INDEX}),
     bad="CREATE INDEX users_email_idx ON users (email);",
     good="CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);",
 )

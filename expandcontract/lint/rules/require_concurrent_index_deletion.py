@@ -28,6 +28,7 @@ RULE = Rule(
         "atlas": ["PG102"],
     },
     check=check,
+    kinds=frozenset({K.DROP_INDEX}),
     bad="DROP INDEX users_email_idx;",
     good="DROP INDEX CONCURRENTLY IF EXISTS users_email_idx;",
 )

@@ -28,6 +28,7 @@ RULE = Rule(
     "(ec sql operation in its own migration).",
     equivalents={"squawk": ["require-concurrent-partition-detach"]},
     check=check,
+    kinds=frozenset({K.DETACH_PARTITION}),
     bad="ALTER TABLE measurements DETACH PARTITION measurements_2023;",
     good="ALTER TABLE measurements DETACH PARTITION measurements_2023 CONCURRENTLY;",
 )

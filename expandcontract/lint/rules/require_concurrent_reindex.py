@@ -25,6 +25,7 @@ RULE = Rule(
     "an ec sql operation in its own migration.",
     equivalents={"squawk": ["require-concurrent-reindex"]},
     check=check,
+    kinds=frozenset({K.REINDEX}),
     bad="REINDEX INDEX users_email_idx;",
     good="REINDEX INDEX CONCURRENTLY users_email_idx;",
 )

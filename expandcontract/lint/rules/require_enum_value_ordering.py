@@ -23,6 +23,7 @@ RULE = Rule(
     suggestion="State the position: ADD VALUE 'x' BEFORE 'y' / AFTER 'z' (ec sql operation).",
     equivalents={"squawk": ["require-enum-value-ordering"]},
     check=check,
+    kinds=frozenset({K.ENUM_ADD_VALUE}),
     bad="ALTER TYPE mood ADD VALUE 'meh';",
     good="ALTER TYPE mood ADD VALUE 'meh' BEFORE 'ok';",
 )

@@ -24,6 +24,7 @@ RULE = Rule(
     "migrations; plain VACUUM does not block.",
     equivalents={"squawk": ["prefer-repack"], "eugene": ["E10"]},
     check=check,
+    kinds=frozenset({K.CLUSTER, K.VACUUM}),
     bad="VACUUM FULL users;",
     good="VACUUM (ANALYZE) users;",
 )

@@ -20,6 +20,7 @@ RULE = Rule(
     suggestion="Build a new table with the access method and copy (ec create_table + ec backfill).",
     equivalents={"atlas": ["PG311"]},
     check=check,
+    kinds=frozenset({K.SET_ACCESS_METHOD}),
     bad="ALTER TABLE events SET ACCESS METHOD heap2;",
     good="CREATE TABLE events2 (id bigint) USING heap2;",
 )

@@ -22,6 +22,7 @@ RULE = Rule(
     "ec backfill + rename_table).",
     equivalents={"atlas": ["PG307"]},
     check=check,
+    kinds=frozenset({K.SET_LOGGED}),
     bad="ALTER TABLE events SET LOGGED;",
     good="CREATE UNLOGGED TABLE events_tmp (id bigint);",
 )

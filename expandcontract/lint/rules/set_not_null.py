@@ -34,6 +34,7 @@ RULE = Rule(
         "eugene": ["E2"],
     },
     check=check,
+    kinds=frozenset({K.SET_NOT_NULL}),
     bad="ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
     good="ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;\n"
     "ALTER TABLE users VALIDATE CONSTRAINT users_email_nn;\n"

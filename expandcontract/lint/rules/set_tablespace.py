@@ -22,6 +22,7 @@ RULE = Rule(
     "(ec create_table, ec backfill, rename_table).",
     equivalents={},
     check=check,
+    kinds=frozenset({K.SET_TABLESPACE}),
     bad="ALTER TABLE users SET TABLESPACE fastspace;",
     good="CREATE TABLE users2 (id bigint) TABLESPACE fastspace;",
 )

@@ -28,6 +28,7 @@ RULE = Rule(
     "(-- ec:assume-in-transaction off).",
     equivalents={"squawk": ["transaction-nesting"], "atlas": ["TX201"]},
     check=check,
+    kinds=frozenset({K.BEGIN, K.COMMIT, K.ROLLBACK}),
     bad="BEGIN;\nBEGIN;\nCOMMIT;",
     good="BEGIN;\nCOMMIT;",
 )

@@ -25,6 +25,7 @@ RULE = Rule(
     "table in a contract phase (ec drop_table).",
     equivalents={"squawk": ["ban-truncate-cascade"]},
     check=check,
+    kinds=frozenset({K.TRUNCATE}),
     bad="TRUNCATE audit_log CASCADE;",
     good="CREATE TABLE scratch (id int);\nTRUNCATE scratch;",
 )

@@ -23,6 +23,7 @@ RULE = Rule(
     "or express it as an ec operation.",
     equivalents={"strong_migrations": ["execute"]},
     check=check,
+    kinds=frozenset({K.UNKNOWN}),
     bad="FROBNICATE users;",
     good="ANALYZE users;",
 )

@@ -25,6 +25,7 @@ RULE = Rule(
     suggestion="Use ec backfill: batches by primary key, throttled by replication lag, resumable.",
     equivalents={},
     check=check,
+    kinds=frozenset({K.UPDATE, K.DELETE}),
     bad="UPDATE users SET status = 'active';",
     good="UPDATE users SET status = 'active' WHERE id BETWEEN 1 AND 1000;",
 )

@@ -34,6 +34,7 @@ RULE = Rule(
         "eugene": ["E4"],
     },
     check=check,
+    kinds=frozenset({K.VALIDATE_CONSTRAINT}),
     bad="BEGIN;\nALTER TABLE users ADD CONSTRAINT c CHECK (age >= 0) NOT VALID;\n"
     "ALTER TABLE users VALIDATE CONSTRAINT c;\nCOMMIT;",
     good="ALTER TABLE users ADD CONSTRAINT c CHECK (age >= 0) NOT VALID;\n"
