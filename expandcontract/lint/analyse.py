@@ -4,10 +4,12 @@ inspection."""
 
 from __future__ import annotations
 
+import contextlib
+
 from expandcontract.lint.bodies import body_ops, find_body, from_sqlglot
 from expandcontract.lint.fast import recognize
 from expandcontract.lint.ir import K, Op, Statement
-from expandcontract.lint.lexer import LexError, Tok, lex
+from expandcontract.lint.lexer import DOLLAR, END, KIND, START, LexError, Tok, lex
 from expandcontract.lint.splitter import LineIndex, RawStatement
 
 # Off only in the tests that compare the fast path with the sqlglot path.
@@ -17,10 +19,10 @@ FAST_PATH = True
 def _text_ops(sql: str, tokens: list[Tok] | None) -> list[Op]:
     """Ops of a statement inside a body; ``tokens`` (when the body was lexed by the fast
     lexer) save lexing it again: the recognizer reads words, not offsets."""
-    try:
-        ops = recognize(tokens if tokens is not None else lex(sql)) if FAST_PATH else None
-    except LexError:
-        ops = None
+    ops = None
+    if FAST_PATH and "--" not in sql and "/*" not in sql:  # see _has_comment
+        with contextlib.suppress(LexError):
+            ops = recognize(tokens if tokens is not None else lex(sql))
     if ops is None:
         from expandcontract.lint.parse import parse_text
 
@@ -39,16 +41,36 @@ def _nested(index: LineIndex) -> object:
     return analyse
 
 
+def _has_comment(raw: RawStatement, text: str) -> bool:
+    """A comment inside the statement (outside dollar-quoted bodies). sqlglot keeps comments on
+    its tree and renders them into defaults and types; the fast path drops them, so it leaves
+    such statements to sqlglot. (A "--" inside a string declines too: rare, and safe.)"""
+    if "--" not in raw.text and "/*" not in raw.text:
+        return False
+    parts, at = [], raw.start
+    for tok in raw.tokens:
+        if tok[KIND] == DOLLAR:  # type: ignore[index]
+            parts.append(text[at : tok[START]])  # type: ignore[index]
+            at = tok[END]  # type: ignore[index]
+    parts.append(text[at : raw.end])
+    return any("--" in part or "/*" in part for part in parts)
+
+
 def _statement_ops(raw: RawStatement, text: str) -> tuple[list[Op], str | None, list[Tok]]:
     """(ops, sqlglot's error if it rejected the statement, tokens to search for a body)."""
-    if raw.fast and FAST_PATH:
+    if raw.fast and FAST_PATH and not _has_comment(raw, text):
         ops = recognize(raw.tokens)  # type: ignore[arg-type]
         if ops is not None:
             return ops, None, raw.tokens  # type: ignore[return-value]
+    from sqlglot.errors import TokenError
+
     from expandcontract.lint.parse import parse_ops
     from expandcontract.lint.tokens import expand_commands
 
-    tokens = raw.sqlglot_tokens()
+    try:
+        tokens = raw.sqlglot_tokens()
+    except TokenError as exc:
+        return [Op(K.UNKNOWN, detail={"reason": "cannot tokenize"})], f"cannot tokenize: {exc}", []
     ops, error = parse_ops(tokens, text)
     body_tokens: list[Tok] = []
     if any(op.kind in (K.DO, K.CREATE_FUNCTION) for op in ops):

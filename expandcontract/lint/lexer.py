@@ -25,7 +25,7 @@ _TAG = r"[^\W\d]\w*"
 # matches, and the Python loop over matches is most of the lexer's time). Every position
 # after them matches some alternative (``bad`` or the end), so finditer never skips text.
 _TOKEN = re.compile(
-    r"(?:\s+|--[^\n]*|/\*(?:[^*/]|\*(?!/)|/(?!\*))*\*/)*"
+    r"(?:\s+|--[^\n\r]*|/\*(?:[^*/]|\*(?!/)|/(?!\*))*\*/)*"  # a -- comment ends at CR too
     r"(?:(?P<estring>[Ee]'(?:[^'\\]|\\.|'')*')"
     r"|(?P<other_string>[BbXxNn]'[^'\\]*')"
     rf"|(?P<unicode>[Uu]&['\"])"

@@ -23,6 +23,8 @@ def map_in_processes(
     work: Work, items: list[Any], sizes: list[int], jobs: int, shared: Any = None
 ) -> list[Any]:
     """``[work(item, shared) for item in items]``, computed on ``jobs`` processes, in order."""
+    if not items:
+        return []
     if not hasattr(os, "fork") or threading.active_count() > 1:
         return _with_executor(work, items, jobs)
     shares = _balanced(sizes, jobs)
@@ -34,11 +36,16 @@ def map_in_processes(
         for i in shares[0]:
             results[i] = work(items[i], shared)
         while children:
-            pid, fd, share = children.pop(0)
-            for i, result in zip(share, _collect(pid, fd), strict=True):
+            pid, fd, share = children[0]
+            with os.fdopen(fd, "rb", closefd=False) as pipe:
+                data = pipe.read()
+            children.pop(0)  # only now: an interrupted read leaves it to be killed and reaped
+            os.close(fd)
+            os.waitpid(pid, 0)
+            for i, result in zip(share, _decode(data), strict=True):
                 results[i] = result
     finally:
-        for pid, fd, _ in children:  # the parent's own share failed: stop the others
+        for pid, fd, _ in children:  # the parent's share or a read failed: stop the rest
             _abandon(pid, fd)
     return results
 
@@ -73,10 +80,7 @@ def _fork(work: Work, items: list[Any], shared: Any) -> tuple[int, int]:
     return pid, read_fd
 
 
-def _collect(pid: int, fd: int) -> list[Any]:
-    with os.fdopen(fd, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
+def _decode(data: bytes) -> list[Any]:
     if not data:
         raise RuntimeError("a lint worker process died without a result")
     status, value = pickle.loads(data)

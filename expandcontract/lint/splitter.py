@@ -57,10 +57,18 @@ class RawStatement:
         fast lexer split the file)."""
         if not self.fast:
             return self.tokens  # type: ignore[return-value]
+        from sqlglot.errors import TokenError
+
         from expandcontract.lint.dialect import DIALECT
 
-        tokens = DIALECT.tokenize(self.text)
-        for token in tokens:
+        try:
+            tokens = DIALECT.tokenize(self.text)
+        except TokenError:  # sqlglot fails on some endings it reads fine mid-file ($1 '')
+            tokens = DIALECT.tokenize(self.text + "\n")  # still failing: the caller reports it
+        for token in tokens:  # positions in the file, as if the whole file had been tokenized
+            if token.line == 1:
+                token.col += self.column - 1
+            token.line += self.line - 1
             token.start += self.start
             token.end += self.start
         return tokens

@@ -12,8 +12,9 @@ from expandcontract.lint.ir import ALL_KINDS, ColumnSpec, Kind, Op, Statement
 from expandcontract.lint.registry import all_rules, rule_dispatch
 from expandcontract.lint.settings import LintSettings
 
+# every field set, and a name longer than any identifier limit
 _COLUMN = ColumnSpec(
-    "c", "char(1)", not_null=True, default="RANDOM()", volatile_default=True,
+    "c" * 70, "char(1)", not_null=True, default="RANDOM()", volatile_default=True,
     generated_stored=True, identity=True, primary_key=True, references="users",
 )  # fmt: skip
 _DETAILS = [

@@ -8,7 +8,7 @@ from expandcontract.lint.fast import ddl
 from expandcontract.lint.fast.cursor import RESERVED, Cursor, Decline
 from expandcontract.lint.fast.values import expression
 from expandcontract.lint.ir import K, Op
-from expandcontract.lint.lexer import DOLLAR, KIND, NUMBER, STRING, TEXT, UP, WORD
+from expandcontract.lint.lexer import DOLLAR, KIND, NUMBER, QUOTED, STRING, TEXT, UP, WORD
 
 _ALWAYS_HARMLESS = ("COMMENT", "GRANT", "REVOKE", "ANALYZE")  # both sqlglot paths agree
 _WHERE_OR_END = frozenset(("FROM", "WHERE", "RETURNING", "USING"))
@@ -33,10 +33,14 @@ def _set(cur: Cursor) -> list[Op]:
     cur.accept("SESSION")
     if cur.peek() in ("TRANSACTION", "CHARACTERISTICS", "CONSTRAINTS", "ROLE", "TIME"):
         raise Decline("SET form")
+    if cur.token()[KIND] == QUOTED:  # the sqlglot path reads "transaction" as the keyword
+        raise Decline("quoted setting name")
     name = cur.name(2)
     if not (cur.accept("=") or cur.accept("TO")):
         raise Decline("SET without = or TO")
     token = cur.token()
+    if token[KIND] == NUMBER and token[TEXT][0] == ".":  # sqlglot writes .5 as 0.5
+        raise Decline("SET value form")
     if token[KIND] in (STRING, NUMBER) or (
         token[KIND] == WORD and token[UP] not in RESERVED and token[UP] != "DEFAULT"
     ):
@@ -169,6 +173,8 @@ def _create(cur: Cursor) -> list[Op]:
 
 def _refresh(cur: Cursor) -> list[Op]:
     concurrently = cur.accept("CONCURRENTLY")
+    if cur.token()[KIND] == QUOTED:
+        raise Decline("quoted view name")  # the sqlglot path reads "concurrently" as the word
     name = cur.name()
     if cur.accept("WITH"):
         cur.accept("NO")

@@ -135,12 +135,14 @@ def _literal(cur: Cursor) -> str | None:
     if token[KIND] == STRING:
         cur.i += 1
         return "'" + token[TEXT].replace("'", "''") + "'"
-    if token[KIND] == NUMBER:
+    if token[KIND] == NUMBER and not token[TEXT].startswith("."):  # sqlglot writes .5 as 0.5
         cur.i += 1
         return token[TEXT]
     if token[KIND] == OP and token[TEXT] == "-" and cur.i + 1 < cur.n:
         after = cur.tokens[cur.i + 1]
-        if after[KIND] == NUMBER and after[START] == token[END]:
+        if after[KIND] == NUMBER and after[START] == token[END] and after[TEXT][0] != ".":
+            if cur.peek(2) == "::":
+                raise Decline("cast of a negative number")  # sqlglot: -CAST(1 AS INT)
             cur.i += 2
             return "-" + after[TEXT]
     return None
@@ -166,6 +168,42 @@ def default_expression(cur: Cursor) -> tuple[str, bool]:
 
 
 _BINARY_WORDS = frozenset(("AND", "OR", "LIKE", "ILIKE"))
+# Binary operators sqlglot parses (checked in tests); others (<<=, ~=, |/ …) decline.
+_OPERATOR_TEXT = (
+    "= <> != < > <= >= + - * / % || -> ->> #> #>> @> <@ && ~ ~* !~ !~* "
+    "? ?| ?& ^ | & << >> # @@ <-> -|- ~~ !~~ ~~* !~~* @? #-"
+)
+OPERATORS = frozenset(_OPERATOR_TEXT.split())
+# Calls the fast path reads, with the argument counts sqlglot accepts for them (checked in
+# tests): sqlglot knows hundreds of functions and rejects wrong arities, so an unknown name
+# declines rather than guess.
+FUNCTIONS: dict[str, tuple[int, ...]] = {
+    "LOWER": (1,),
+    "UPPER": (1,),
+    "LENGTH": (1,),
+    "CHAR_LENGTH": (1,),
+    "ABS": (1,),
+    "MD5": (1,),
+    "TRIM": (1,),
+    "FLOOR": (1,),
+    "CEIL": (1,),
+    "TO_JSONB": (1,),
+    "COALESCE": (1, 2, 3),
+    "NULLIF": (2,),
+    "GREATEST": (2, 3),
+    "LEAST": (2, 3),
+    "BTRIM": (1, 2),
+    "ROUND": (1, 2),
+    "DATE_TRUNC": (2,),
+    "DATE_PART": (2,),
+    "TO_CHAR": (2,),
+    "ARRAY_LENGTH": (2,),
+    "CONCAT": (2, 3),
+    "REPLACE": (3,),
+    "SUBSTRING": (3,),
+    "JSONB_BUILD_OBJECT": (2, 4),
+    **{name: (0,) for name in CALLS},
+}
 _OPERAND_WORDS = frozenset(("TRUE", "FALSE", "NULL", "CURRENT_TIMESTAMP", "CURRENT_DATE"))
 
 
@@ -179,7 +217,9 @@ def expression(cur: Cursor, stop: frozenset[str] = frozenset()) -> None:
         token = cur.token()
         if word in stop and token[KIND] == WORD:
             return
-        if (token[KIND] == OP and word != "::") or (token[KIND] == WORD and word in _BINARY_WORDS):
+        if (token[KIND] == OP and word in OPERATORS) or (
+            token[KIND] == WORD and word in _BINARY_WORDS
+        ):
             cur.i += 1
         elif cur.accept("IS"):
             cur.accept("NOT")
@@ -188,6 +228,8 @@ def expression(cur: Cursor, stop: frozenset[str] = frozenset()) -> None:
                 continue
             if not (cur.accept("NULL") or cur.accept("TRUE") or cur.accept("FALSE")):
                 raise Decline("IS form")
+            if not cur.done and cur.token()[KIND] == OP:
+                raise Decline("operator after an IS test")  # precedence sqlglot rejects
             continue
         elif token[KIND] == WORD and word in ("NOT", "IN", "BETWEEN"):
             cur.accept("NOT")
@@ -244,13 +286,15 @@ def _operand(cur: Cursor) -> None:
 
 def _call_arguments(cur: Cursor, function: str) -> None:
     cur.expect("(")
-    if cur.accept(")"):
-        if function not in CALLS:  # sqlglot rejects e.g. lower(): arity is its knowledge
-            raise Decline("call without arguments")
-        return
-    if cur.peek() in ("SELECT", "DISTINCT", "ALL", "*"):
-        raise Decline("call form")
-    expression(cur)
-    while cur.accept(","):
+    count = 0
+    if not cur.accept(")"):
+        if cur.peek() in ("SELECT", "DISTINCT", "ALL", "*"):
+            raise Decline("call form")
         expression(cur)
-    cur.expect(")")
+        count = 1
+        while cur.accept(","):
+            expression(cur)
+            count += 1
+        cur.expect(")")
+    if count not in FUNCTIONS.get(function, ()):
+        raise Decline("function or arity the fast path does not know")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import K, Op, Statement
-from expandcontract.lint.rules._types import new_columns
+from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, new_columns
 from expandcontract.lint.rules.base import Rule
 
 _NAMED = {
@@ -33,7 +33,7 @@ RULE = Rule(
     suggestion="Use a name of at most 63 bytes.",
     equivalents={"squawk": ["identifier-too-long"]},
     check=check,
-    kinds=frozenset(_NAMED),
+    kinds=frozenset(_NAMED) | NEW_COLUMN_KINDS,
     bad="CREATE TABLE " + "a" * 64 + " (id bigint);",
     good="CREATE TABLE accounts (id bigint);",
 )
