@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 from psycopg import sql
 
 from expandcontract.operations.base import (
-    CATALOG,
     NONBLOCKING_LOCK_TIMEOUT_MS,
     SCAN,
     MigrationInvalid,
@@ -18,6 +17,7 @@ from expandcontract.operations.base import (
     flag,
     text,
 )
+from expandcontract.operations.ddl import drop_index_concurrently
 from expandcontract.operations.expressions import fragment, rename_columns
 from expandcontract.operations.state import VersionState
 
@@ -116,18 +116,4 @@ class CreateIndex(Operation):
         ]
 
     def rollback(self, ctx: Any) -> list[PlannedStep]:
-        return [
-            PlannedStep(
-                "drop",
-                f"drop index {self.name} CONCURRENTLY",
-                (
-                    sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-                        sql.Identifier(ctx.schema, self.name)
-                    ),
-                ),
-                "SHARE UPDATE EXCLUSIVE",
-                CATALOG,
-                lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
-                transactional=False,
-            )
-        ]
+        return [drop_index_concurrently(ctx.schema, self.name)]

@@ -13,6 +13,20 @@ from expandcontract.operations.columns import ColumnSpec
 from expandcontract.operations.expressions import fragment
 
 
+def drop_index_concurrently(schema: str, name: str) -> PlannedStep:
+    """Drop an index without blocking writes (rollback of create_index, contract of
+    drop_index): outside a transaction, IF EXISTS so a retry after a crash is a no-op."""
+    return PlannedStep(
+        "drop",
+        f"drop index {name} CONCURRENTLY",
+        (sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name)),),
+        "SHARE UPDATE EXCLUSIVE",
+        CATALOG,
+        lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
+        transactional=False,
+    )
+
+
 def object_name(*parts: str, suffix: str) -> str:
     """PostgreSQL-style constraint/index name that always fits in 63 bytes."""
     name = "_".join([*parts, suffix])

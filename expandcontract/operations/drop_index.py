@@ -5,16 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from psycopg import sql
-
 from expandcontract.operations.base import (
-    CATALOG,
-    NONBLOCKING_LOCK_TIMEOUT_MS,
     MigrationInvalid,
     Operation,
     PlannedStep,
     text,
 )
+from expandcontract.operations.ddl import drop_index_concurrently
 from expandcontract.operations.state import VersionState
 
 
@@ -48,18 +45,4 @@ class DropIndex(Operation):
         state.dropped_indexes.add(self.name)
 
     def contract(self, ctx: Any) -> list[PlannedStep]:
-        return [
-            PlannedStep(
-                "drop",
-                f"drop index {self.name} CONCURRENTLY",
-                (
-                    sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-                        sql.Identifier(ctx.schema, self.name)
-                    ),
-                ),
-                "SHARE UPDATE EXCLUSIVE",
-                CATALOG,
-                lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
-                transactional=False,
-            )
-        ]
+        return [drop_index_concurrently(ctx.schema, self.name)]

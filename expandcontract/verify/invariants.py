@@ -4,6 +4,7 @@ contract; the backfill leaves no row unconverted."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -177,7 +178,6 @@ def _forward(
     old_schema: str,
     new_schema: str,
 ) -> list[str]:
-    problems: list[str] = []
     keys = list(rows)
     pk_old = [c.name for c in old_t.primary_key.columns]
     pk_new = [link.new_name(c) or c for c in pk_old]
@@ -191,25 +191,43 @@ def _forward(
         if name in new_t.columns and up is not None:
             checks.append((name, _expr(up), f"up: {up}"))
     if not checks:
-        return problems
+        return []
     expected = _select(conn, old_schema, link.old, pk_old, [e for _, e, _ in checks], keys)
     actual = _select(
         conn, new_schema, link.new, pk_new, [sql.Identifier(n) for n, _, _ in checks], keys
     )
+    return _mismatches(keys, expected, actual, checks, "old", link.old, "new", link.new)
+
+
+def _mismatches(
+    keys: list[Key],
+    expected: dict[Key, Any],
+    actual: dict[Key, Any],
+    checks: list[tuple[str, sql.Composable, str]],
+    writer: str,
+    written_table: str,
+    reader: str,
+    read_table: str,
+    also_fine: Callable[[Key, int], bool] | None = None,
+) -> list[str]:
+    """Rows ``writer`` wrote that ``reader`` misses or reads differently from ``expected``;
+    ``also_fine(key, i)`` may accept a value that differs."""
+    problems: list[str] = []
     for key in keys:
         if key not in actual:
             problems.append(
-                f"row {link.old} {key} written by the old version is missing in the new version"
+                f"row {written_table} {key} written by the {writer} version is missing in the "
+                f"{reader} version"
             )
             continue
         if key not in expected:
             continue
         for i, (name, _, how) in enumerate(checks):
             want, got = expected[key][i], actual[key][i]
-            if not same(want, got):
+            if not same(want, got) and not (also_fine and also_fine(key, i)):
                 problems.append(
-                    f"the new version reads {link.new}.{name} = {show(got)} for row {key} written "
-                    f"by the old version; expected {show(want)} ({how})"
+                    f"the {reader} version reads {read_table}.{name} = {show(got)} for row {key} "
+                    f"written by the {writer} version; expected {show(want)} ({how})"
                 )
         if len(problems) >= MAX_PROBLEMS:
             break
@@ -225,7 +243,6 @@ def _backward(
     old_schema: str,
     new_schema: str,
 ) -> list[str]:
-    problems: list[str] = []
     keys = list(rows)
     pk_new = [c.name for c in new_t.primary_key.columns]
     pk_old = [link.old_name(c) or c for c in pk_new]
@@ -235,7 +252,7 @@ def _backward(
             expr = _expr(c.down) if c.down else sql.Identifier(c.new)
             checks.append((c.old, expr, f"down: {c.down}" if c.down else f"new {c.new}"))
     if not checks:
-        return problems
+        return []
     expected = _select(conn, new_schema, link.new, pk_new, [e for _, e, _ in checks], keys)
     actual = _select(
         conn, old_schema, link.old, pk_old, [sql.Identifier(n) for n, _, _ in checks], keys
@@ -252,26 +269,13 @@ def _backward(
         keys,
     )
     stored = _select(conn, new_schema, link.new, pk_new, [sql.Identifier(c.new) for c in ups], keys)
-    for key in keys:
-        if key not in actual:
-            problems.append(
-                f"row {link.new} {key} written by the new version is missing in the old version"
-            )
-            continue
-        if key not in expected:
-            continue
-        for i, (name, _, how) in enumerate(checks):
-            want, got = expected[key][i], actual[key][i]
-            if not same(want, got) and not (
-                key in through_up and key in stored and same(through_up[key][i], stored[key][i])
-            ):
-                problems.append(
-                    f"the old version reads {link.old}.{name} = {show(got)} for row {key} written "
-                    f"by the new version; expected {show(want)} ({how})"
-                )
-        if len(problems) >= MAX_PROBLEMS:
-            break
-    return problems
+
+    def consistent_through_up(key: Key, i: int) -> bool:
+        return key in through_up and key in stored and same(through_up[key][i], stored[key][i])
+
+    return _mismatches(
+        keys, expected, actual, checks, "new", link.new, "old", link.old, consistent_through_up
+    )
 
 
 def lost_values(
