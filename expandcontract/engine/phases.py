@@ -24,6 +24,7 @@ def to_step(planned: PlannedStep) -> Step:
         lock_timeout_ms=planned.lock_timeout_ms,
         statement_timeout_ms=planned.statement_timeout_ms,
         creates_index=planned.creates_index,
+        multi_statement=planned.multi_statement,
     )
 
 

@@ -90,6 +90,7 @@ def _step_from(data: dict[str, Any]) -> PlannedStep:
     # Statements were composed with psycopg.sql when planned; stored text is replayed as is.
     statements = tuple(sql.SQL(s) for s in data["statements"])
     creates = tuple(data["creates_index"]) if data.get("creates_index") else None
+    data = {"multi_statement": ":sql:" in data["key"], **data}  # plans stored before the flag
     return PlannedStep(**{**data, "statements": statements, "creates_index": creates})
 
 

@@ -20,7 +20,11 @@ from expandcontract.engine.context import PhaseContext
 from expandcontract.engine.selector import is_version
 from expandcontract.operations.base import CATALOG, DualWrite, PlannedStep
 from expandcontract.operations.ddl import object_name
-from expandcontract.operations.expressions import fragment, referenced_columns
+from expandcontract.operations.expressions import (
+    expression_sql,
+    referenced_columns,
+    type_sql,
+)
 from expandcontract.operations.state import PENDING, PREFIX, LogicalTable
 
 TRIGGER = "_ec_dual_write"
@@ -54,14 +58,14 @@ def marked_columns(logical: LogicalTable | None, writes: list[DualWrite]) -> lis
 def _declare(pairs: list[tuple[str, str, str]]) -> sql.Composed:
     """DECLARE "logical" type := NEW."physical"; ... — expressions then read plain names."""
     return sql.SQL(" ").join(
-        sql.SQL("{} {} := NEW.{};").format(sql.Identifier(name), fragment(typ), sql.Identifier(col))
+        sql.SQL("{} {} := NEW.{};").format(sql.Identifier(name), type_sql(typ), sql.Identifier(col))
         for name, typ, col in pairs
     )
 
 
 def _assign(write: DualWrite) -> sql.Composed:
     return sql.SQL("NEW.{} := ({});").format(
-        sql.Identifier(write.column), fragment(write.expression)
+        sql.Identifier(write.column), expression_sql(write.expression)
     )
 
 

@@ -1,6 +1,7 @@
 """Validation against the live database, before any DDL: types exist, every expression
-parses and type-checks (EXPLAIN in a transaction that is rolled back), defaults are probed for
-the catalog-only fast path. Any failure: a clear error and zero statements executed."""
+parses and type-checks (a protocol-level Parse of the statement it will be part of: analysed,
+never executed, one statement at most), defaults are probed for the catalog-only fast path.
+Any failure: a clear error and zero statements executed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from expandcontract.engine.context import REFERENCE, PhaseContext
 from expandcontract.operations import AddColumn, AlterColumn, CreateIndex, CreateTable, DropColumn
 from expandcontract.operations.base import MigrationInvalid, Operation
 from expandcontract.operations.columns import ColumnSpec
-from expandcontract.operations.expressions import fragment
+from expandcontract.operations.expressions import expression_sql, parse_only, type_sql
 from expandcontract.operations.state import LogicalTable
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -144,6 +145,7 @@ def _types(op: Operation) -> list[str]:
 
 
 def _check_type(conn: Connection, type_: str, where: str) -> None:
+    type_sql(type_)  # a type name and nothing else, before PostgreSQL sees it
     try:
         with conn.transaction():
             row = conn.execute("SELECT to_regtype(%s)", (type_,)).fetchone()
@@ -210,7 +212,7 @@ def _relation(ctx: PhaseContext, table: LogicalTable | str | None, names: str) -
         sql.SQL("{} AS {}").format(
             sql.Identifier(c.physical)
             if c.physical in existing
-            else sql.SQL("NULL::{}").format(fragment(c.type)),
+            else sql.SQL("NULL::{}").format(type_sql(c.type)),
             sql.Identifier(c.name),
         )
         for c in table.columns.values()
@@ -228,21 +230,14 @@ def _explain(
     names: str,
     where: str,
 ) -> None:
-    statement = sql.SQL("EXPLAIN SELECT ({})::{}{}").format(
-        fragment(expression), fragment(target_type), _relation(ctx, table, names)
+    statement = sql.SQL("SELECT ({})::{}{}").format(
+        expression_sql(expression), type_sql(target_type), _relation(ctx, table, names)
     )
-    try:
-        with conn.transaction():
-            conn.execute("SET LOCAL statement_timeout = '10s'")
-            conn.execute(statement)
-            raise _Rollback
-    except _Rollback:
-        return
-    except psycopg.Error as exc:
-        detail = (exc.diag.message_primary or str(exc)).strip()
+    detail = parse_only(conn, statement)
+    if detail is not None:
         side = {"old": "old version's", "new": "new version's"}.get(names)
         hint = f"names in this expression refer to the {side} columns" if side else None
-        raise MigrationInvalid(f"{where} {expression!r} is not valid: {detail}", hint) from None
+        raise MigrationInvalid(f"{where} {expression!r} is not valid: {detail}", hint)
 
 
 def _is_fast_default(conn: Connection, type_: str, default: str, where: str) -> bool:
@@ -251,10 +246,12 @@ def _is_fast_default(conn: Connection, type_: str, default: str, where: str) -> 
     try:
         with conn.transaction():
             conn.execute("CREATE TEMP TABLE _ec_probe ON COMMIT DROP AS SELECT 1 AS x")
+            # binary=True: the extended protocol, one statement only.
             conn.execute(
                 sql.SQL("ALTER TABLE _ec_probe ADD COLUMN c {} DEFAULT {}").format(
-                    fragment(type_), fragment(default)
-                )
+                    type_sql(type_), expression_sql(default)
+                ),
+                binary=True,
             )
             row = conn.execute(
                 "SELECT atthasmissing FROM pg_attribute"

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from expandcontract.engine.context import PhaseContext
 from expandcontract.operations.base import CATALOG, PlannedStep
-from expandcontract.operations.expressions import fragment
+from expandcontract.operations.expressions import expression_sql
 
 
 def view_steps(ctx: PhaseContext) -> list[PlannedStep]:
@@ -42,7 +42,7 @@ def view_steps(ctx: PhaseContext) -> list[PlannedStep]:
                 base_default = physical.columns[column.physical].default
             if column.default != base_default:
                 # DEFAULT NULL on the view overrides a base default the new version dropped.
-                default = fragment(column.default) if column.default else sql.SQL("NULL")
+                default = expression_sql(column.default) if column.default else sql.SQL("NULL")
                 statements.append(
                     sql.SQL("ALTER VIEW {} ALTER COLUMN {} SET DEFAULT {}").format(
                         view, sql.Identifier(column.name), default

@@ -22,7 +22,7 @@ from expandcontract.operations.base import (
     text,
 )
 from expandcontract.operations.columns import ColumnSpec
-from expandcontract.operations.expressions import fragment
+from expandcontract.operations.expressions import check_expression, expression_sql, type_sql
 from expandcontract.operations.state import PREFIX, LogicalColumn, VersionState
 
 
@@ -47,7 +47,9 @@ class AddColumn(Operation):
                 "existing table",
                 "add a plain column, backfill it, then create a unique index and constraint",
             )
-        return cls(table, column, text(data, "up", where, required=False))
+        up = text(data, "up", where, required=False)
+        check_expression(up, what=f"{where}: up")
+        return cls(table, column, up)
 
     def to_spec(self) -> dict[str, Any]:
         out: dict[str, Any] = {"table": self.table, "column": self.column.to_spec()}
@@ -96,16 +98,16 @@ class AddColumn(Operation):
         default = self.column.default
         fast = default is not None and ctx.is_fast_default(self.column.type, default)
         add = sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-            table, col, fragment(self.column.type)
+            table, col, type_sql(self.column.type)
         )
         if fast:
-            add = sql.SQL("{} DEFAULT {}").format(add, fragment(str(default)))
+            add = sql.SQL("{} DEFAULT {}").format(add, expression_sql(str(default)))
         statements = [add]
         if default is not None and not fast:
             # A volatile default applied to new rows only; existing rows come from the backfill.
             statements.append(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
-                    table, col, fragment(default)
+                    table, col, expression_sql(default)
                 )
             )
         steps = [

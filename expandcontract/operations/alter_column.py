@@ -27,7 +27,14 @@ from expandcontract.operations.base import (
     flag,
     text,
 )
-from expandcontract.operations.expressions import fragment, rename_columns
+from expandcontract.operations.expressions import (
+    catalog_sql,
+    check_expression,
+    check_type,
+    expression_sql,
+    rename_columns,
+    type_sql,
+)
 from expandcontract.operations.state import LogicalColumn, VersionState, duplicate_name
 from expandcontract.schema.model import Constraint, Index
 
@@ -78,6 +85,9 @@ class AlterColumn(Operation):
         )
         if "default" in data:
             op.default = None if data["default"] is None else text(data, "default", where)
+        check_type(op.type, what=f"{where}: type")
+        for key, value in (("up", op.up), ("down", op.down), ("default", op.default)):
+            check_expression(value if isinstance(value, str) else None, what=f"{where}: {key}")
         if op.type is None and op.nullable is None and op.default is _UNSET:
             raise MigrationInvalid(f"{where}: alter_column needs type, nullable or default")
         return op
@@ -199,7 +209,7 @@ class AlterColumn(Operation):
                 f"add twin column {self._table}.{twin} ({self._new.type}) for {self._old}",
                 (
                     sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                        ref, sql.Identifier(twin), fragment(self._new.type)
+                        ref, sql.Identifier(twin), type_sql(self._new.type)
                     ),
                 ),
                 "ACCESS EXCLUSIVE",
@@ -223,7 +233,7 @@ class AlterColumn(Operation):
                             sql.Identifier(copy),
                             ref,
                             columns,
-                            sql.SQL(" WHERE {}").format(fragment(index.predicate))
+                            sql.SQL(" WHERE {}").format(catalog_sql(index.predicate))
                             if index.predicate
                             else sql.SQL(""),
                         ),
@@ -249,13 +259,13 @@ class AlterColumn(Operation):
         if con.kind == "c":
             body = definition.strip()[len("CHECK") :].strip()
             renamed = rename_columns(body, {self._old: self._new.physical}, where=con.name)
-            clause = sql.SQL("CHECK {}").format(fragment(renamed))
+            clause = sql.SQL("CHECK {}").format(catalog_sql(renamed))
             lock = "ACCESS EXCLUSIVE"
         else:  # FOREIGN KEY (a, b) REFERENCES …: swap the column list, keep the rest
             _, _, rest = definition.partition(")")
             columns = [self._new.physical if c == self._old else c for c in con.columns]
             clause = sql.SQL("FOREIGN KEY ({}){}").format(
-                sql.SQL(", ").join(sql.Identifier(c) for c in columns), fragment(rest)
+                sql.SQL(", ").join(sql.Identifier(c) for c in columns), catalog_sql(rest)
             )
             lock = "SHARE ROW EXCLUSIVE"
         return PlannedStep(
@@ -315,7 +325,7 @@ class AlterColumn(Operation):
                     f"sequence {sequence.group(1)} now owned by {self._new.physical}",
                     (
                         sql.SQL("ALTER SEQUENCE {} OWNED BY {}.{}").format(
-                            fragment(sequence.group(1)),
+                            catalog_sql(sequence.group(1)),
                             ctx.table_ref(self._table),
                             sql.Identifier(self._new.physical),
                         ),
@@ -373,7 +383,7 @@ class AlterColumn(Operation):
             final_column = self._new.name if self._new else self.column
             default = self._new.default if self._new else None
             action = (
-                sql.SQL("SET DEFAULT {}").format(fragment(default))
+                sql.SQL("SET DEFAULT {}").format(expression_sql(default))
                 if default is not None
                 else sql.SQL("DROP DEFAULT")
             )

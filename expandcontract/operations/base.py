@@ -47,6 +47,9 @@ class PlannedStep:
     # (a NOT VALID CHECK already applies to rows written after it exists, so the trigger
     # that fills the column must come first), then index builds.
     stage: str = "columns"
+    # Raw `sql` operations only: the text may hold several statements (the escape hatch).
+    # Every other step runs each statement through the extended protocol, one at a time.
+    multi_statement: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from expandcontract.operations.base import MigrationInvalid, flag, text
+from expandcontract.operations.expressions import check_expression, check_type
 
 _FIELDS = ("name", "type", "nullable", "default", "primary_key", "identity", "unique", "check",
            "references")  # fmt: skip
@@ -37,6 +38,9 @@ class ColumnSpec:
         name = text(data, "name", where)
         typ = text(data, "type", where)
         assert name is not None and typ is not None
+        check_type(typ, what=f"{where}: type")
+        for key in ("default", "check"):
+            check_expression(text(data, key, where, required=False), what=f"{where}: {key}")
         primary = bool(flag(data, "primary_key", where, False))
         nullable = flag(data, "nullable", where, None)
         return cls(

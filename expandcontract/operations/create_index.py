@@ -18,8 +18,15 @@ from expandcontract.operations.base import (
     text,
 )
 from expandcontract.operations.ddl import drop_index_concurrently
-from expandcontract.operations.expressions import fragment, rename_columns
+from expandcontract.operations.expressions import (
+    check_expression,
+    expression_sql,
+    rename_columns,
+)
 from expandcontract.operations.state import VersionState
+
+# Spliced as SQL keywords: only these words are accepted.
+_METHODS = ("btree", "hash", "gist", "gin", "brin", "spgist")
 
 
 @dataclasses.dataclass
@@ -56,14 +63,14 @@ class CreateIndex(Operation):
         ):
             raise MigrationInvalid(f"{where}: columns must be a non-empty list of column names")
         method = text(data, "method", where, required=False)
-        if method is not None and method not in ("btree", "hash", "gist", "gin", "brin", "spgist"):
+        if method is not None and method not in _METHODS:
             raise MigrationInvalid(f"{where}: unknown index method {method!r}")
         return cls(
             name,
             table,
             [c.strip() for c in columns],
             bool(flag(data, "unique", where, False)),
-            text(data, "where", where, required=False),
+            check_expression(text(data, "where", where, required=False), what=f"{where}: where"),
             method,
         )
 
@@ -95,11 +102,12 @@ class CreateIndex(Operation):
             sql.SQL("UNIQUE " if self.unique else ""),
             sql.Identifier(self.name),
             ctx.table_ref(self._physical_table),
-            sql.SQL(" USING {}").format(fragment(self.method)) if self.method else sql.SQL(""),
+            sql.SQL(" USING {}").format(sql.SQL(self.method)) if self.method else sql.SQL(""),
             sql.SQL(", ").join(sql.Identifier(c) for c in self._physical_columns),
         )
         if self._physical_where:
-            statement = sql.SQL("{} WHERE {}").format(statement, fragment(self._physical_where))
+            where = expression_sql(self._physical_where)
+            statement = sql.SQL("{} WHERE {}").format(statement, where)
         return [
             PlannedStep(
                 "build",

@@ -10,7 +10,7 @@ from psycopg import sql
 
 from expandcontract.operations.base import CATALOG, NONBLOCKING_LOCK_TIMEOUT_MS, SCAN, PlannedStep
 from expandcontract.operations.columns import ColumnSpec
-from expandcontract.operations.expressions import fragment
+from expandcontract.operations.expressions import expression_sql
 
 
 def drop_index_concurrently(schema: str, name: str) -> PlannedStep:
@@ -101,7 +101,7 @@ def constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[PlannedSt
                     sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
                         ref,
                         sql.Identifier(object_name(table, column.name, suffix="check")),
-                        fragment(column.check),
+                        expression_sql(column.check),
                     ),
                 ),
                 "ACCESS EXCLUSIVE",

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from expandcontract.operations.base import DualWrite, MigrationInvalid, Operation, text
+from expandcontract.operations.expressions import check_expression
 from expandcontract.operations.state import VersionState
 
 
@@ -27,7 +28,9 @@ class DropColumn(Operation):
     def _build(cls, data: dict[str, Any], *, where: str) -> DropColumn:
         table, column = text(data, "table", where), text(data, "column", where)
         assert table is not None and column is not None
-        return cls(table, column, text(data, "down", where, required=False))
+        down = text(data, "down", where, required=False)
+        check_expression(down, what=f"{where}: down")
+        return cls(table, column, down)
 
     def to_spec(self) -> dict[str, Any]:
         out: dict[str, Any] = {"table": self.table, "column": self.column}

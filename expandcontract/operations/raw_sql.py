@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+from psycopg import sql
+
 from expandcontract.operations.base import MigrationInvalid, Operation, PlannedStep, text
-from expandcontract.operations.expressions import fragment
 from expandcontract.operations.state import VersionState
 from expandcontract.runner.runner import NON_TRANSACTIONAL
 
@@ -45,10 +46,11 @@ class RawSql(Operation):
         return PlannedStep(
             key,
             f"raw sql ({self.on})",
-            (fragment(body),),
+            (sql.SQL(body),),  # the escape hatch: statements by design
             "as written (unknown)",
             "unknown",
             transactional=not NON_TRANSACTIONAL.search(body),
+            multi_statement=True,
         )
 
     def expand(self, ctx: Any) -> list[PlannedStep]:

@@ -50,6 +50,9 @@ class Step:
     ``creates_index`` names an index built CONCURRENTLY, so a failed build's INVALID
     leftover is dropped before a retry. ``statement_timeout_ms=0`` means no limit,
     for steps that scan by design (index builds, VALIDATE CONSTRAINT).
+    Each statement is sent through the extended protocol, which carries exactly one statement
+    (a user expression inside cannot smuggle in a second one); ``multi_statement`` lifts that
+    for the raw ``sql`` escape hatch only.
     """
 
     description: str
@@ -58,6 +61,7 @@ class Step:
     lock_timeout_ms: int | None = None
     statement_timeout_ms: int | None = None
     creates_index: tuple[str, str] | None = None
+    multi_statement: bool = False
 
     @classmethod
     def of(cls, description: str, *statements: Statement, **kwargs: Any) -> Step:
@@ -211,14 +215,14 @@ class SafeRunner:
                 if skip_if is not None and skip_if(conn):
                     return _SKIPPED
                 for statement in step.statements:
-                    cur = conn.execute(statement)
+                    cur = _execute(conn, statement, step.multi_statement)
                     rows = cur.fetchall() if cur.description else None
                 if record is not None:
                     record(conn)
             return rows
         self._set_timeouts(lock_ms, stmt_ms, local=False)
         try:
-            cur = conn.execute(step.statements[0])
+            cur = _execute(conn, step.statements[0], step.multi_statement)
             rows = cur.fetchall() if cur.description else None
         finally:
             if not conn.broken:
@@ -337,6 +341,14 @@ class SafeRunner:
         self.events.append(event)
         if self.sink is not None:
             self.sink(event)
+
+
+def _execute(conn: Connection, statement: Statement, multi: bool) -> psycopg.Cursor[Any]:
+    """One statement through the extended protocol (``binary=True`` forces it: PostgreSQL
+    refuses a second statement in a Parse message); the simple protocol only for raw sql."""
+    if multi:
+        return conn.execute(statement)
+    return conn.execute(statement, binary=True)
 
 
 @dataclasses.dataclass
