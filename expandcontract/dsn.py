@@ -29,6 +29,30 @@ def mask_dsn(text: str) -> str:
     return _KV_PASSWORD.sub(lambda m: m.group("pre") + MASK, masked)
 
 
+# What ec adds to a user's DSN for its own sessions (selector.as_version): never shown back.
+_EC_OPTION = re.compile(r"\s*-c\s*expandcontract\.[a-z_]+=[^\s']*", re.I)
+
+
+def display_dsn(conninfo: str) -> str:
+    """A connection string as the user wrote it, for messages: passwords masked and the
+    ``-c expandcontract.…`` options ec added for its own sessions removed."""
+    from urllib.parse import unquote
+
+    text = conninfo
+    if "://" in text:
+
+        def strip(m: re.Match[str]) -> str:
+            value = _EC_OPTION.sub("", unquote(m.group(2))).strip()
+            return f"{m.group(1)}options={quote(value)}" if value else m.group(1)
+
+        text = re.sub(r"([?&])options=([^&]*)", strip, text)
+        text = text.replace("?&", "?").rstrip("?&")
+    else:
+        text = _EC_OPTION.sub("", text)
+        text = re.sub(r"\s*\boptions=(''|'\s*')", "", text)
+    return mask_dsn(text.strip())
+
+
 def mask_secrets(text: str, secrets: list[str]) -> str:
     """Mask DSNs and any literal occurrence of known secrets (a password echoed in an error)."""
     out = mask_dsn(text)
