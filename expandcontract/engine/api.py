@@ -10,16 +10,18 @@ from psycopg import sql
 
 from expandcontract.config import Settings
 from expandcontract.engine import versions
+from expandcontract.engine.backfill import pending_count
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.phases import BackfillFn, StepHook, run_backfills, run_steps
 from expandcontract.engine.plan import Plan, build_plan
 from expandcontract.engine.selector import as_version
-from expandcontract.errors import ECError, LedgerError
+from expandcontract.errors import ECError, LedgerBusy, LedgerError
 from expandcontract.events import EventSink, log_event
 from expandcontract.ledger import ExclusiveRun, Ledger, MigrationRecord
 from expandcontract.runner import RetryPolicy, SafeRunner
 
 PHASE_ORDER = ("expand", "backfill", "switch", "contract")
+ON_FAILURE = ("stop", "rollback")
 
 
 class MigrationError(ECError):
@@ -58,22 +60,54 @@ class Engine:
 
     # -- planning ----------------------------------------------------------------------------
     def plan(self, migration: Migration) -> Plan:
-        """Validate and compile without changing anything."""
+        """Validate and compile without changing anything. For the active migration itself,
+        its stored plan (what runs on resume); another migration waits for it to finish."""
         with self._runner() as runner:
             ledger = Ledger(runner, self.settings.ledger_schema)
-            old = versions.current(runner.conn, ledger, self.schema) if ledger.version() else None
+            installed = ledger.version() is not None
+            active = ledger.active_migration(self.schema) if installed else None
+            if active is not None and active.name == migration.name:
+                if active.checksum != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.name!r} is active (phase {active.phase}) and this "
+                        "file differs from what was applied",
+                        "`ec plan` shows the stored plan for the file as applied: restore it "
+                        "(ec status shows the active migration)",
+                    )
+                stored = self._stored_plan(runner, ledger, active)
+                stored.warnings.insert(
+                    0,
+                    f"migration {active.name!r} is already active (phase {active.phase}): this "
+                    "is its stored plan, which `ec apply` resumes and `ec complete` finishes",
+                )
+                return stored
+            if active is not None:
+                raise MigrationError(
+                    f"migration {active.name!r} is still active on schema {self.schema!r}: "
+                    f"{migration.name!r} would be planned against its intermediate schema",
+                    "finish the active migration first (`ec complete` once the new version is "
+                    "deployed), then plan this one",
+                )
+            old = versions.current(runner.conn, ledger, self.schema) if installed else None
             return build_plan(runner.conn, migration, self.schema, old or self.schema)
 
     # -- apply -------------------------------------------------------------------------------
-    def apply(self, migration: Migration, *, through: str = "backfill") -> dict[str, Any]:
+    def apply(
+        self, migration: Migration, *, through: str = "backfill", on_failure: str = "stop"
+    ) -> dict[str, Any]:
+        """Run the phases up to ``through``. ``on_failure="rollback"``: if expand or the
+        backfill fails, undo the migration at once (same run, same lock) and say so."""
         if through not in PHASE_ORDER:
             raise MigrationError(f"unknown phase {through!r}", f"one of {', '.join(PHASE_ORDER)}")
+        if on_failure not in ON_FAILURE:
+            raise MigrationError(
+                f"unknown --on-failure {on_failure!r}", f"one of {', '.join(ON_FAILURE)}"
+            )
         with (
             self._runner() as runner,
             ExclusiveRun(runner.conninfo, self.settings.ledger_schema, "ec apply"),
         ):
             ledger = Ledger(runner, self.settings.ledger_schema)
-            ledger.ensure()
             try:
                 record, plan = self._start_or_resume(runner, ledger, migration)
             except AlreadyApplied as applied:
@@ -84,13 +118,26 @@ class Engine:
                     ) from None
                 return {**self._summary(ledger, applied.record), "already_completed": True}
             wanted = PHASE_ORDER[: PHASE_ORDER.index(through) + 1]
-            done = ledger.phases(record.id)
-            if not _done(done, "expand"):
-                run_steps(
-                    ledger, record, "expand", plan.phases["expand"], before_step=self.before_step
-                )
-            if "backfill" in wanted and not _done(ledger.phases(record.id), "backfill"):
-                self._backfill(ledger, record, plan)
+            try:
+                if not _done(ledger.phases(record.id), "expand"):
+                    run_steps(
+                        ledger,
+                        record,
+                        "expand",
+                        plan.phases["expand"],
+                        before_step=self.before_step,
+                    )
+                if "backfill" in wanted and not _done(ledger.phases(record.id), "backfill"):
+                    self._backfill(ledger, record, plan)
+            except ECError as exc:
+                if on_failure != "rollback" or isinstance(exc, LedgerBusy):
+                    raise
+                self._undo(runner, ledger, record, plan)
+                raise MigrationError(
+                    f"{exc.message} - rolled back automatically (--on-failure rollback)",
+                    "the database is as before the migration and the old version kept working "
+                    "throughout: fix the cause, then apply again",
+                ) from exc
             if "switch" in wanted:
                 versions.switch(runner, ledger, record, back=False)
             if "contract" in wanted:
@@ -100,6 +147,13 @@ class Engine:
     def _start_or_resume(
         self, runner: SafeRunner, ledger: Ledger, migration: Migration
     ) -> tuple[MigrationRecord, Plan]:
+        """The active migration's record and stored plan, or a new record for a migration
+        that validated: the ledger is created (or upgraded) only for a migration that runs."""
+        if ledger.version() is None:
+            plan = build_plan(runner.conn, migration, self.schema, self.schema)
+            ledger.ensure()
+            return self._record(runner, ledger, migration, plan, None), plan
+        ledger.ensure()
         active = ledger.active_migration(self.schema)
         if active is not None and active.name != migration.name:
             raise MigrationError(
@@ -118,6 +172,16 @@ class Engine:
             raise AlreadyApplied(earlier)
         old = versions.current(runner.conn, ledger, self.schema)
         plan = build_plan(runner.conn, migration, self.schema, old)
+        return self._record(runner, ledger, migration, plan, earlier), plan
+
+    def _record(
+        self,
+        runner: SafeRunner,
+        ledger: Ledger,
+        migration: Migration,
+        plan: Plan,
+        earlier: MigrationRecord | None,
+    ) -> MigrationRecord:
         spec = {"migration": migration.to_spec(), "plan": plan.to_json(runner.conn)}
         if earlier is not None:  # rolled back earlier: start afresh under the same name
             record = ledger.restart_migration(
@@ -127,8 +191,8 @@ class Engine:
                 version_schema=plan.version_schema,
                 old_schema=plan.old_schema,
             )
-            return record, plan
-        record = ledger.start_migration(
+            return record
+        return ledger.start_migration(
             migration.name,
             base_schema=self.schema,
             checksum=migration.checksum,
@@ -136,7 +200,6 @@ class Engine:
             version_schema=plan.version_schema,
             old_schema=plan.old_schema,
         )
-        return record, plan
 
     def _stored_plan(self, runner: SafeRunner, ledger: Ledger, record: MigrationRecord) -> Plan:
         row = runner.conn.execute(
@@ -223,10 +286,21 @@ class Engine:
                     f"migration {record.name!r} has started contracting and cannot be rolled back",
                     "finish it with `ec complete`",
                 )
-            versions.switch(runner, ledger, record, back=True)
-            run_steps(ledger, record, "rollback", _undoable(plan, ledger.done_steps(record.id)))
-            ledger.finish_migration(record.id)
+            self._undo(runner, ledger, record, plan)
             return self._summary(ledger, record)
+
+    def _undo(
+        self, runner: SafeRunner, ledger: Ledger, record: MigrationRecord, plan: Plan
+    ) -> None:
+        versions.switch(runner, ledger, record, back=True)
+        run_steps(
+            ledger,
+            record,
+            "rollback",
+            _undoable(plan, ledger.done_steps(record.id)),
+            before_step=self.before_step,
+        )
+        ledger.finish_migration(record.id)
 
     def status(self) -> dict[str, Any]:
         with self._runner() as runner:
@@ -242,6 +316,12 @@ class Engine:
                 if data["initialized"]
                 else self.schema
             )
+            # Rows `up` could not convert yet (None: not counted before the backfill ran).
+            data["pending_rows"] = {}
+            if record is not None:
+                for job in self._stored_plan(runner, ledger, record).backfills:
+                    count = pending_count(runner.conn, job.schema, job.table)
+                    data["pending_rows"][f"{job.schema}.{job.table}"] = count
             return data
 
     def _summary(self, ledger: Ledger, record: MigrationRecord) -> dict[str, Any]:

@@ -2,22 +2,49 @@
 
 Each table with pending rows is backfilled by touching the rows still marked ``_ec_pending``:
 the dual-write trigger computes every new-version column from ``up`` as the row is touched,
-in the engine's batched, throttled, resumable UPDATEs. The engine's final sweep proves no row
-is left pending before the phase may be marked done.
+in the engine's batched, throttled, resumable UPDATEs. The engine's final sweep proves every
+row was touched.
+
+A row whose ``up`` fails on its data (``email::integer`` on ``'abc'``) does not stop the
+backfill and does not fail the old version's writes: the trigger leaves it pending. Then a
+partial index of pending rows is built (empty when all went well) and the rows still pending
+are listed with their key and error; the phase is done only when none is left. Fixing a row
+as the old version converts it on the spot, so `ec apply` again only has to re-check.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 from psycopg import sql
 
 from expandcontract.backfill import BackfillSettings, run_backfill
 from expandcontract.config import Settings
-from expandcontract.engine.phases import BackfillFn
+from expandcontract.engine.phases import BackfillFn, to_step
 from expandcontract.engine.plan import BackfillJob
 from expandcontract.engine.selector import as_version
+from expandcontract.engine.triggers import (
+    STRICT_SETTING,
+    convert_pending,
+    pending_index_name,
+    pending_index_step,
+)
 from expandcontract.errors import ECError
 from expandcontract.ledger import MigrationRecord
 from expandcontract.operations.state import PENDING
+from expandcontract.runner import RetryPolicy, SafeRunner, Step
+
+_LISTED = 10  # rows named in the message; `ec status` shows the count
+
+
+class PendingRows(ECError):
+    """Rows `up` cannot convert: the migration cannot complete until they are fixed."""
+
+    def __init__(self, message: str, hint: str, rows: list[dict[str, str]], count: int) -> None:
+        super().__init__(message, hint)
+        self.rows = rows
+        self.count = count
 
 
 def backfill_name(job: BackfillJob, record: MigrationRecord) -> str:
@@ -31,8 +58,9 @@ def table_backfill(
     def run(job: BackfillJob, record: MigrationRecord) -> None:
         # The backfill touches rows as the OLD version: the trigger then computes the new
         # columns from up. Declared explicitly, whatever the database's default search_path.
+        session = as_version(url, record.old_schema or job.schema)
         result = run_backfill(
-            as_version(url, record.old_schema or job.schema),
+            session,
             table=job.table,
             schema=job.schema,
             assignments={PENDING: "false"},
@@ -47,5 +75,95 @@ def table_backfill(
                 f"the backfill of {job.schema}.{job.table} finished without being verified",
                 "re-run `ec apply` to resume it",
             )
+        policy = RetryPolicy.from_settings(settings)
+        with SafeRunner(session, policy=policy, sink=None) as runner:
+            settle_pending(runner, job)
 
     return run
+
+
+def settle_pending(runner: SafeRunner, job: BackfillJob) -> None:
+    """Index the rows still pending, convert those `up` can convert now, and refuse to finish
+    while any is left, naming them (key and error)."""
+    index = pending_index_step(job.schema, job.table)
+    runner.run(to_step(index))
+    runner.run(
+        Step(f"convert rows still pending on {job.table}", convert_pending(job.schema, job.table))
+    )
+    count, rows = pending_rows(runner.conn, job.schema, job.table, job.key)
+    if not count:
+        return
+    listed = "; ".join(f"{r['key']}: {r['error']}" for r in rows)
+    more = f" (and {count - len(rows)} more)" if count > len(rows) else ""
+    raise PendingRows(
+        f"{count} row(s) of {job.schema}.{job.table} cannot be converted by `up`: {listed}{more}",
+        "these rows stay pending and the old version's writes go through; fix them as the old "
+        "version (an UPDATE of the columns `up` reads converts a row at once) or change `up` "
+        "(after `ec rollback`); `ec status` shows how many are left",
+        rows,
+        count,
+    )
+
+
+def pending_count(conn: psycopg.Connection[Any], schema: str, table: str) -> int | None:
+    """Rows still pending, read through the pending index only (None before it exists:
+    counting without it would scan the table)."""
+    index = sql.Identifier(schema, pending_index_name(table)).as_string(conn)
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (index,)).fetchone()
+    if not row or not row[0]:
+        return None
+    with conn.transaction():
+        conn.execute("SELECT set_config('enable_seqscan', 'off', true)")
+        counted = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                sql.Identifier(schema, table), sql.Identifier(PENDING)
+            )
+        ).fetchone()
+    return int(counted[0]) if counted else 0
+
+
+def pending_rows(
+    conn: psycopg.Connection[Any], schema: str, table: str, key: tuple[str, ...]
+) -> tuple[int, list[dict[str, str]]]:
+    """How many rows are still pending (through the pending index) and, for the first few,
+    the key and the error `up` raises for them (found in a rolled-back transaction)."""
+    ref = sql.Identifier(schema, table)
+    names: list[sql.Composable] = [sql.Identifier(c) for c in key] or [sql.SQL("ctid")]
+    label = "(" + ", ".join(key or ("ctid",)) + ")"
+    rows: list[dict[str, str]] = []
+    with conn.transaction(force_rollback=True):
+        conn.execute("SELECT set_config('enable_seqscan', 'off', true)")
+        count_row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {}").format(ref, sql.Identifier(PENDING))
+        ).fetchone()
+        count = int(count_row[0]) if count_row else 0
+        if not count:
+            return 0, []
+        sample = conn.execute(
+            sql.SQL("SELECT ctid, {} FROM {} WHERE {} LIMIT %s").format(
+                sql.SQL(", ").join(names), ref, sql.Identifier(PENDING)
+            ),
+            (_LISTED,),
+        ).fetchall()
+        conn.execute("SELECT set_config(%s, 'on', true)", (STRICT_SETTING,))
+        for ctid, *values in sample:
+            error = "converts now"
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        sql.SQL("UPDATE {} SET {} = false WHERE ctid = %s").format(
+                            ref, sql.Identifier(PENDING)
+                        ),
+                        (ctid,),
+                    )
+            except psycopg.errors.DataError as exc:
+                error = _first_line(exc)
+            except psycopg.errors.IntegrityError as exc:
+                error = _first_line(exc)
+            rows.append({"key": f"{label}=({', '.join(str(v) for v in values)})", "error": error})
+    return count, rows
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

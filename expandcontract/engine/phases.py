@@ -28,6 +28,41 @@ def to_step(planned: PlannedStep) -> Step:
     )
 
 
+# Where a failed phase leaves the database, and what to run next: every failure says both.
+_AFTER_FAILURE = {
+    "expand": (
+        "the old version is unaffected; the new version's schema is not complete yet",
+        "fix the cause and run `ec apply` with the same file (it resumes at this step), "
+        "or `ec rollback` to undo what expand did",
+    ),
+    "backfill": (
+        "expand is done and both versions are live; the backfill's progress is kept",
+        "fix the cause and run `ec apply` with the same file (it resumes the backfill), "
+        "or `ec rollback` to undo the migration",
+    ),
+    "contract": (
+        "the new version is current and keeps working",
+        "fix the cause and run `ec complete` again (it resumes at this step)",
+    ),
+    "rollback": (
+        "the old version is current and keeps working",
+        "fix the cause and run `ec rollback` again (it resumes at this step)",
+    ),
+}
+
+
+def explained(exc: ECError, phase: str, where: str) -> ECError:
+    """``exc`` (same class) with what happened, the database's state and the next command."""
+    state, action = _AFTER_FAILURE[phase]
+    out = type(exc).__new__(type(exc))
+    out.__dict__.update(exc.__dict__)
+    out.message = f"{phase} stopped at {where}: {exc.message}"
+    out.hint = f"{exc.hint.rstrip('.')}. " if exc.hint else ""
+    out.hint += f"State: {state}. Next: {action}"
+    Exception.__init__(out, out.message)
+    return out
+
+
 def run_steps(
     ledger: Ledger,
     record: MigrationRecord,
@@ -37,14 +72,15 @@ def run_steps(
     before_step: StepHook | None = None,
 ) -> None:
     ledger.set_phase(record.id, phase, "running")
-    try:
-        for planned in steps:
+    for number, planned in enumerate(steps, start=1):
+        try:
             if before_step is not None:
                 before_step(phase, planned)
             ledger.run_step(record.id, phase, planned.key, to_step(planned))
-    except ECError as exc:
-        ledger.set_phase(record.id, phase, "failed", error=exc.message)
-        raise
+        except ECError as exc:
+            ledger.set_phase(record.id, phase, "failed", error=exc.message)
+            where = f"step {number} of {len(steps)} ({planned.description})"
+            raise explained(exc, phase, where) from exc
     ledger.set_phase(record.id, phase, "done")
 
 
@@ -52,10 +88,10 @@ def run_backfills(
     ledger: Ledger, record: MigrationRecord, plan: Plan, backfill: BackfillFn
 ) -> None:
     ledger.set_phase(record.id, "backfill", "running")
-    try:
-        for job in plan.backfills:
+    for job in plan.backfills:
+        try:
             backfill(job, record)
-    except ECError as exc:
-        ledger.set_phase(record.id, "backfill", "failed", error=exc.message)
-        raise
+        except ECError as exc:
+            ledger.set_phase(record.id, "backfill", "failed", error=exc.message)
+            raise explained(exc, "backfill", f"table {job.schema}.{job.table}") from exc
     ledger.set_phase(record.id, "backfill", "done")

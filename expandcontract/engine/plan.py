@@ -13,7 +13,8 @@ from psycopg import sql
 from expandcontract.engine.context import PhaseContext
 from expandcontract.engine.contract import reconcile_columns, reconcile_tables
 from expandcontract.engine.migration import Migration
-from expandcontract.engine.triggers import drop_trigger_steps, marked_columns, trigger_steps
+from expandcontract.engine.rollback import retire_steps
+from expandcontract.engine.triggers import marked_columns, pending_index_step, trigger_steps
 from expandcontract.engine.validate import check_dependents, validate
 from expandcontract.engine.views import drop_version_schema, view_steps
 from expandcontract.operations import AlterColumn
@@ -32,6 +33,7 @@ class BackfillJob:
     schema: str
     table: str
     estimated_rows: int
+    key: tuple[str, ...] = ()  # primary key columns (names rows in messages); () = ctid
 
     @property
     def name(self) -> str:
@@ -75,7 +77,10 @@ class Plan:
             phases={
                 phase: [_step_from(s) for s in steps] for phase, steps in data["phases"].items()
             },
-            backfills=[BackfillJob(**job) for job in data["backfills"]],
+            backfills=[
+                BackfillJob(**{**job, "key": tuple(job.get("key") or ())})
+                for job in data["backfills"]
+            ],
             warnings=list(data.get("warnings", [])),
         )
 
@@ -133,11 +138,21 @@ def build_plan(
     expand += [s for s in op_steps if s.stage == "indexes"]
     expand += view_steps(ctx)
 
-    contract: list[PlannedStep] = []
-    if old_schema != base_schema:
-        contract.append(drop_version_schema(ctx, old_schema, "old-version-schema"))
+    # Contract retires the old version. First the trigger becomes strict (an old-version
+    # write `up` cannot convert is refused from now on: it could not survive the swap) and
+    # rows still pending are converted; then the slow VALIDATEs; the old version's schema
+    # only right before the swaps that drop its columns.
+    contract: list[PlannedStep] = [
+        pending_index_step(ctx.schema, t.physical) for t in pending_tables
+    ]
+    for table_name, table_writes in writes.items():
+        logical = logical_by_physical.get(table_name)
+        if logical is not None and logical.needs_backfill:
+            contract += trigger_steps(ctx, table_name, logical, table_writes, strict=True)
     for i, op in enumerate(migration.operations, start=1):
         contract += keyed(i, op.kind, op.contract(ctx))
+    if old_schema != base_schema:
+        contract.append(drop_version_schema(ctx, old_schema, "old-version-schema"))
     marked = {
         name: marked_columns(logical_by_physical.get(name), table_writes)
         for name, table_writes in writes.items()
@@ -146,16 +161,20 @@ def build_plan(
     alters = [op for op in migration.operations if isinstance(op, AlterColumn)]
     contract += reconcile_tables(ctx, alters)
 
+    # Rollback retires the new version: its schema first, then per table the trigger together
+    # with expand's columns (one transaction), then each operation's own undo.
     rollback: list[PlannedStep] = [drop_version_schema(ctx, ctx.version_schema, "version-schema")]
-    for table_name in writes:
-        rollback += drop_trigger_steps(ctx, table_name, marked[table_name])
+    rollback += retire_steps(ctx, marked)
     for i, op in reversed(list(enumerate(migration.operations, start=1))):
         rollback += keyed(i, op.kind, op.rollback(ctx))
-    for table in pending_tables:
-        rollback.append(_drop_pending(ctx, table.physical))
 
     backfills = [
-        BackfillJob(base_schema, t.physical, physical.tables[t.physical].estimated_rows)
+        BackfillJob(
+            base_schema,
+            t.physical,
+            physical.tables[t.physical].estimated_rows,
+            tuple(physical.tables[t.physical].primary_key),
+        )
         for t in pending_tables
     ]
     return Plan(
@@ -215,20 +234,6 @@ def _add_pending(ctx: PhaseContext, table: str) -> PlannedStep:
         f"row marker {PENDING} on {table} (constant default: catalog-only)",
         (
             sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} boolean DEFAULT true").format(
-                ctx.table_ref(table), sql.Identifier(PENDING)
-            ),
-        ),
-        "ACCESS EXCLUSIVE",
-        CATALOG,
-    )
-
-
-def _drop_pending(ctx: PhaseContext, table: str) -> PlannedStep:
-    return PlannedStep(
-        f"pending:{table}:drop",
-        f"drop row marker {PENDING} on {table}",
-        (
-            sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS {}").format(
                 ctx.table_ref(table), sql.Identifier(PENDING)
             ),
         ),

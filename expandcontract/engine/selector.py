@@ -11,6 +11,8 @@ from __future__ import annotations
 from psycopg import sql
 
 SETTING = "expandcontract.version"
+# Set on ec's own sessions: the dual-write trigger sends its per-row WARNING to apps only.
+EC_SESSION = "expandcontract.ec"
 
 
 def is_version(version_schema: str) -> sql.Composed:
@@ -33,7 +35,7 @@ def as_version(conninfo: str, version: str) -> str:
 
     from expandcontract.dsn import to_psycopg
 
-    declared = f"-c {SETTING}={version}"
+    declared = f"-c {SETTING}={version} -c {EC_SESSION}=on"
     libpq = to_psycopg(conninfo)
     if "://" not in libpq:
         options = str(conninfo_to_dict(libpq).get("options") or "")

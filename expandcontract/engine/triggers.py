@@ -17,8 +17,14 @@ from collections.abc import Sequence
 from psycopg import sql
 
 from expandcontract.engine.context import PhaseContext
-from expandcontract.engine.selector import is_version
-from expandcontract.operations.base import CATALOG, DualWrite, PlannedStep
+from expandcontract.engine.selector import EC_SESSION, is_version
+from expandcontract.operations.base import (
+    CATALOG,
+    NONBLOCKING_LOCK_TIMEOUT_MS,
+    SCAN,
+    DualWrite,
+    PlannedStep,
+)
 from expandcontract.operations.ddl import object_name
 from expandcontract.operations.expressions import (
     expression_sql,
@@ -75,9 +81,26 @@ def _block(declare: sql.Composed, body: Sequence[sql.Composable]) -> sql.Composa
     return sql.SQL("DECLARE {} BEGIN {} END;").format(declare, sql.SQL(" ").join(body))
 
 
+# Errors `up` can raise for one row's data (class 22: invalid input, out of range, division by
+# zero, too long; and the NOT NULL check below). Anything else is a bug in the migration.
+_ROW_ERRORS = "data_exception OR not_null_violation"
+STRICT_SETTING = "expandcontract.strict"
+
+
 def trigger_steps(
-    ctx: PhaseContext, physical_table: str, logical: LogicalTable | None, writes: list[DualWrite]
+    ctx: PhaseContext,
+    physical_table: str,
+    logical: LogicalTable | None,
+    writes: list[DualWrite],
+    *,
+    strict: bool = False,
 ) -> list[PlannedStep]:
+    """The dual-write trigger of one table. ``strict=False`` (expand): an old-version write
+    whose ``up`` fails on its data still goes through, the row stays pending (the backfill
+    phase and contract list it) and the writer gets a WARNING; ec's own sessions can ask for
+    the error instead (setting ``expandcontract.strict``). ``strict=True`` (contract, which
+    retires the old version): such a write is refused, because its value could not survive
+    the swap."""
     table = ctx.physical.tables[physical_table]
     old_vars = [
         (c.name, c.type, c.name) for c in table.columns.values() if not c.name.startswith(PREFIX)
@@ -91,6 +114,9 @@ def trigger_steps(
     was_pending = sql.SQL("OLD.{}").format(sql.Identifier(PENDING))
     old_names = {name: col for name, _, col in old_vars}
     new_names = {name: col for name, _, col in new_vars}
+    not_null = (
+        {c.physical for c in logical.columns.values() if not c.nullable} if logical else set()
+    )
 
     marked = marked_columns(logical, writes)
 
@@ -115,12 +141,47 @@ def trigger_steps(
             sql.SQL(" OR ").join(conditions), _assign(write)
         )
 
-    # New-version writes: the old version's columns through down, then, for a row never
-    # computed, what the new app left unset through up.
+    def computed(assignments: Sequence[sql.Composable]) -> list[sql.Composable]:
+        """``up`` assignments, then the proof that NOT NULL targets got a value."""
+        targets = sorted({w.column for w in ups if w.column in not_null})
+        return [*assignments, *(_require_value(physical_table, c) for c in targets)]
+
+    def guarded(declare: sql.Composed, body: list[sql.Composable]) -> sql.Composable:
+        """Run up assignments; success clears the pending marker. Outside strict mode a row
+        error leaves the row pending instead of failing the old version's write."""
+        if not body:
+            return sql.SQL("")
+        done = [*body, _set_pending(False)] if pending else body
+        if strict or not pending:
+            return _block(declare, done)
+        return sql.SQL(
+            "DECLARE {declare} BEGIN {body} EXCEPTION WHEN {errors} THEN"
+            " IF coalesce(current_setting({strict}, true), '') = 'on' THEN RAISE; END IF;"
+            " {pending} IF coalesce(current_setting({ec}, true), '') <> 'on' THEN"
+            " RAISE WARNING USING MESSAGE = format({message}, TG_TABLE_NAME, SQLERRM);"
+            " END IF; END;"
+        ).format(
+            declare=declare,
+            body=sql.SQL(" ").join(done),
+            errors=sql.SQL(_ROW_ERRORS),
+            strict=sql.Literal(STRICT_SETTING),
+            ec=sql.Literal(EC_SESSION),
+            pending=_set_pending(True),
+            message=sql.Literal(
+                "expandcontract: the new version's values of this %I row cannot be computed"
+                " (%s); the write goes through and the row stays pending until it is fixed"
+            ),
+        )
+
+    # New-version writes: the old version's columns through down (an error fails the write:
+    # the old version could not read the value), then, for a row never computed, what the
+    # new app left unset through up.
     down_body: list[sql.Composable] = [
         when([insert, *changed(w, new_names)] if w.when == "always" else [insert], w) for w in downs
     ]
     new_side: list[sql.Composable] = [_block(new_declare, down_body)]
+    if pending:
+        new_side.append(_set_pending(False))
     fill_for_new = [
         sql.SQL("IF NOT {} THEN {} END IF;").format(written(w.column), _assign(w)) for w in ups
     ]
@@ -133,7 +194,7 @@ def trigger_steps(
     if pending and fill_for_new:
         new_side.append(
             sql.SQL("IF TG_OP = 'UPDATE' AND {} THEN {} END IF;").format(
-                was_pending, _block(old_declare, fill_for_new)
+                was_pending, guarded(old_declare, computed(fill_for_new))
             )
         )
 
@@ -143,25 +204,35 @@ def trigger_steps(
         when([*first_time, *changed(w, old_names)] if w.when == "always" else first_time, w)
         for w in ups
     ]
-    old_side = _block(old_declare, up_body)
-    clear = sql.SQL("NEW.{} := false;").format(sql.Identifier(PENDING)) if pending else sql.SQL("")
+    old_side: list[sql.Composable] = [guarded(old_declare, computed(up_body))]
+    if pending and not up_body:
+        old_side.append(_set_pending(False))
     # use_variable: inside up/down, a bare column name means this row's value, even in a
     # subquery over another table that has a column of the same name.
     body = sql.SQL(
         "#variable_conflict use_variable\n"
-        "BEGIN IF {is_new} THEN {new_side} ELSE {old_side} END IF; {clear} {reset} RETURN NEW;"
-        " END"
+        "BEGIN IF {is_new} THEN {new_side} ELSE {old_side} END IF; {reset} RETURN NEW; END"
     ).format(
         is_new=is_version(ctx.version_schema),
         new_side=sql.SQL(" ").join(new_side),
-        old_side=old_side,
-        clear=clear,
+        old_side=sql.SQL(" ").join(old_side),
         reset=reset,
     )
     fn = sql.Identifier(ctx.schema, function_name(physical_table))
     create_fn = sql.SQL(
         "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}"
     ).format(fn, sql.Literal(body.as_string(None)))
+    if strict:
+        return [
+            PlannedStep(
+                f"strict:{physical_table}",
+                f"dual-write trigger on {physical_table} refuses rows `up` cannot convert;"
+                " rows still pending are converted now",
+                (create_fn, *convert_pending(ctx.schema, physical_table)),
+                "ROW EXCLUSIVE (pending rows only)",
+                CATALOG,
+            )
+        ]
     create = sql.SQL(
         "CREATE {}TRIGGER {} BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
     )
@@ -188,6 +259,63 @@ def trigger_steps(
             CATALOG,
         )
     ]
+
+
+def _set_pending(value: bool) -> sql.Composed:
+    return sql.SQL("NEW.{} := {};").format(
+        sql.Identifier(PENDING), sql.SQL("true" if value else "false")
+    )
+
+
+def _require_value(table: str, column: str) -> sql.Composed:
+    return sql.SQL(
+        "IF NEW.{} IS NULL THEN RAISE EXCEPTION USING ERRCODE = 'not_null_violation',"
+        " MESSAGE = {}; END IF;"
+    ).format(
+        sql.Identifier(column),
+        sql.Literal(f"up gives NULL for {table}.{column}, which is NOT NULL in the new version"),
+    )
+
+
+def pending_index_name(table: str) -> str:
+    return object_name(f"{PREFIX}pending", table, suffix="idx")
+
+
+def pending_index_step(schema: str, table: str) -> PlannedStep:
+    """A partial index of the rows still pending: empty once the backfill is done, so
+    finding rows that became pending later (an `up` that failed on an old-version write)
+    never scans the table - not even under the contract's ACCESS EXCLUSIVE."""
+    name = pending_index_name(table)
+    return PlannedStep(
+        f"pending-index:{table}",
+        f"index of rows still pending on {table} (CONCURRENTLY; empty after the backfill)",
+        (
+            sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({}) WHERE {}").format(
+                sql.Identifier(name),
+                sql.Identifier(schema, table),
+                sql.Identifier(PENDING),
+                sql.Identifier(PENDING),
+            ),
+        ),
+        "SHARE UPDATE EXCLUSIVE",
+        SCAN,
+        lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
+        transactional=False,
+        creates_index=(schema, name),
+        statement_timeout_ms=0,
+    )
+
+
+def convert_pending(schema: str, table: str) -> tuple[sql.SQL | sql.Composed, ...]:
+    """Touch the rows still pending, through the pending index (never a table scan: the
+    planner is told not to scan), so the trigger computes them - or raises for a row that
+    `up` cannot convert."""
+    return (
+        sql.SQL("SELECT set_config('enable_seqscan', 'off', true)"),
+        sql.SQL("UPDATE {} SET {} = false WHERE {}").format(
+            sql.Identifier(schema, table), sql.Identifier(PENDING), sql.Identifier(PENDING)
+        ),
+    )
 
 
 def _marker_statements(

@@ -14,7 +14,12 @@ from expandcontract.engine.context import REFERENCE, PhaseContext
 from expandcontract.operations import AddColumn, AlterColumn, CreateIndex, CreateTable, DropColumn
 from expandcontract.operations.base import MigrationInvalid, Operation
 from expandcontract.operations.columns import ColumnSpec
-from expandcontract.operations.expressions import expression_sql, parse_only, type_sql
+from expandcontract.operations.expressions import (
+    check_expression,
+    expression_sql,
+    parse_only,
+    type_sql,
+)
 from expandcontract.operations.state import LogicalTable
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -230,6 +235,7 @@ def _explain(
     names: str,
     where: str,
 ) -> None:
+    check_expression(expression, what=where)  # structure first, with the user's label
     statement = sql.SQL("SELECT ({})::{}{}").format(
         expression_sql(expression), type_sql(target_type), _relation(ctx, table, names)
     )

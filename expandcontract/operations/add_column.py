@@ -124,25 +124,16 @@ class AddColumn(Operation):
         return steps
 
     def dual_writes(self, ctx: Any) -> list[DualWrite]:
+        """Rows the old version inserts, rows never computed, and rows whose columns the
+        expression reads change (an old-version UPDATE of ``email`` recomputes a derived
+        ``email_domain``): the new column follows what it is derived from."""
         if self.fill is None:
             return []
-        return [DualWrite(self._physical_table, self.column.name, self.fill, "up", "fill")]
+        return [DualWrite(self._physical_table, self.column.name, self.fill, "up", "always")]
 
     def contract(self, ctx: Any) -> list[PlannedStep]:
         return ddl.finish_constraint_steps(ctx, self._physical_table, self.column)
 
-    def rollback(self, ctx: Any) -> list[PlannedStep]:
-        table = ctx.table_ref(self._physical_table)
-        return [
-            PlannedStep(
-                f"drop:{self.column.name}",
-                f"drop added column {self._physical_table}.{self.column.name}",
-                (
-                    sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS {}").format(
-                        table, sql.Identifier(self.column.name)
-                    ),
-                ),
-                "ACCESS EXCLUSIVE",
-                CATALOG,
-            )
-        ]
+    # No rollback steps: the engine drops the column together with the dual-write trigger
+    # that fills it, in one transaction (engine/rollback.py), so no instant leaves one
+    # without the other.

@@ -11,6 +11,7 @@ from psycopg import sql
 from expandcontract.operations.base import CATALOG, NONBLOCKING_LOCK_TIMEOUT_MS, SCAN, PlannedStep
 from expandcontract.operations.columns import ColumnSpec
 from expandcontract.operations.expressions import expression_sql
+from expandcontract.operations.state import PENDING
 
 
 def drop_index_concurrently(schema: str, name: str) -> PlannedStep:
@@ -40,15 +41,35 @@ def not_null_check(table: str, column: str) -> str:
     return object_name("_ec_nn", table, column, suffix="check")
 
 
+def strict_not_null_check(table: str, column: str) -> str:
+    return object_name("_ec_nnv", table, column, suffix="check")
+
+
+def _has_pending_marker(ctx: Any, table: str) -> bool:
+    """Rows of this table carry the pending marker (they get new-version values from `up`)."""
+    return any(t.physical == table and t.needs_backfill for t in ctx.state.tables.values())
+
+
+def _not_null(column: str, *, unless_pending: bool) -> sql.Composed:
+    test = sql.SQL("{} IS NOT NULL").format(sql.Identifier(column))
+    if unless_pending:
+        return sql.SQL("{} OR {}").format(test, sql.Identifier(PENDING))
+    return test
+
+
 def add_not_null_check(ctx: Any, table: str, column: str, key: str) -> PlannedStep:
+    """NOT NULL for new writes while both versions run. On a table with pending rows a row
+    whose `up` failed is pending and may be NULL here: the old version's write must go
+    through (the row is listed and converted before contract)."""
+    pending = _has_pending_marker(ctx, table)
     return PlannedStep(
         key,
         f"NOT NULL for {table}.{column} as CHECK … NOT VALID (no scan)",
         (
-            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID").format(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
                 ctx.table_ref(table),
                 sql.Identifier(not_null_check(table, column)),
-                sql.Identifier(column),
+                _not_null(column, unless_pending=pending),
             ),
         ),
         "ACCESS EXCLUSIVE",
@@ -59,9 +80,37 @@ def add_not_null_check(ctx: Any, table: str, column: str, key: str) -> PlannedSt
 
 def finish_not_null(ctx: Any, table: str, column: str, key: str) -> list[PlannedStep]:
     """VALIDATE (scan under SHARE UPDATE EXCLUSIVE: writes go on), then SET NOT NULL, which
-    PostgreSQL >= 12 proves from the valid CHECK without another scan, then drop the CHECK."""
-    ref, check = ctx.table_ref(table), sql.Identifier(not_null_check(table, column))
+    PostgreSQL >= 12 proves from the valid CHECK without another scan, then drop the CHECK.
+    A table with pending rows first gets the plain CHECK (NOT VALID) to validate: contract
+    runs after the trigger became strict, so no row can become pending any more."""
+    ref = ctx.table_ref(table)
+    pending = _has_pending_marker(ctx, table)
+    proof = strict_not_null_check(table, column) if pending else not_null_check(table, column)
+    check = sql.Identifier(proof)
+    steps: list[PlannedStep] = []
+    if pending:
+        steps.append(
+            PlannedStep(
+                f"{key}:strict",
+                f"NOT NULL check on {table}.{column} for every row, NOT VALID (no scan)",
+                (
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
+                        ref, check, _not_null(column, unless_pending=False)
+                    ),
+                ),
+                "ACCESS EXCLUSIVE",
+                CATALOG,
+            )
+        )
+    drops = [sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ref, check)]
+    if pending:
+        drops.append(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                ref, sql.Identifier(not_null_check(table, column))
+            )
+        )
     return [
+        *steps,
         PlannedStep(
             f"{key}:validate",
             f"validate NOT NULL check on {table}.{column}",
@@ -78,7 +127,7 @@ def finish_not_null(ctx: Any, table: str, column: str, key: str) -> list[Planned
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(
                     ref, sql.Identifier(column)
                 ),
-                sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ref, check),
+                *drops,
             ),
             "ACCESS EXCLUSIVE",
             CATALOG,

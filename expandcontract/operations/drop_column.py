@@ -62,4 +62,6 @@ class DropColumn(Operation):
     def dual_writes(self, ctx: Any) -> list[DualWrite]:
         if self.down is None:
             return []
-        return [DualWrite(self._physical[0], self._physical[1], self.down, "down", "insert")]
+        # Recomputed for new-version inserts and whenever a column ``down`` reads changes: the
+        # old version keeps reading a value derived from the new version's current data.
+        return [DualWrite(self._physical[0], self._physical[1], self.down, "down", "always")]

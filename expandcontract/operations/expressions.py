@@ -116,7 +116,8 @@ def _check_type(text: str, what: str) -> None:
     allowed = {"DOT", "COMMA", "NUMBER", "IDENTIFIER", "VAR", *_OPEN, *_CLOSE}
     for token in tokens:
         kind = token.token_type.name
-        if kind in allowed or ("STRING" not in kind and token.text.replace("_", "").isalnum()):
+        word = token.text.replace("_", "").replace(" ", "")  # keywords: CHARACTER VARYING
+        if kind in allowed or ("STRING" not in kind and word.isalnum()):
             continue
         raise ExpressionInvalid(
             f"{what} {text!r} is not a type name",

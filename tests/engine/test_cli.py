@@ -39,7 +39,9 @@ def test_plan_formats(ec: Any) -> None:
     assert set(data["phases"]) == {"expand", "contract", "rollback"}
     step = data["phases"]["expand"][0]
     assert set(step) >= {"key", "description", "statements", "lock", "duration", "transactional"}
-    assert data["backfills"] == [{"schema": "public", "table": "users", "estimated_rows": 300}]
+    assert data["backfills"] == [
+        {"schema": "public", "table": "users", "estimated_rows": 300, "key": ["id"]}
+    ]
     text = ec("plan", "0002_profile.yaml").output
     assert "expand" in text and "contract" in text and "SHARE UPDATE EXCLUSIVE" in text
     sql = ec("plan", "0002_profile.yaml", "--format", "sql").output

@@ -147,5 +147,7 @@ def test_ec_sessions_declare_the_old_version_and_keep_user_options(url: str) -> 
     from expandcontract.engine.selector import as_version
 
     params = conninfo_to_dict(as_version(url, "public"))
-    assert params["options"] == "-c search_path=foo -c expandcontract.version=public"
+    assert params["options"] == (
+        "-c search_path=foo -c expandcontract.version=public -c expandcontract.ec=on"
+    )
     assert params["dbname"] == "db"
