@@ -10,9 +10,15 @@ from psycopg import sql
 
 from expandcontract.config import Settings
 from expandcontract.engine import versions
-from expandcontract.engine.backfill import pending_count
+from expandcontract.engine.backfill import pending_count, settle_pending
 from expandcontract.engine.migration import Migration
-from expandcontract.engine.phases import BackfillFn, StepHook, run_backfills, run_steps
+from expandcontract.engine.phases import (
+    BackfillFn,
+    StepHook,
+    explained,
+    run_backfills,
+    run_steps,
+)
 from expandcontract.engine.plan import Plan, build_plan
 from expandcontract.engine.selector import as_version
 from expandcontract.errors import ECError, LedgerBusy, LedgerError
@@ -229,8 +235,32 @@ class Engine:
             )
         # Contracting retires the old version: from here on the new version is current.
         versions.switch(ledger.runner, ledger, record, back=False)
-        run_steps(ledger, record, "contract", plan.phases["contract"], before_step=self.before_step)
+        steps = plan.phases["contract"]
+        first = [s for s in steps if s.key.startswith(("pending-index:", "strict:"))]
+        rest = [s for s in steps if s not in first]
+        # Rows that became pending since the backfill (an old-version write `up` could not
+        # convert): converted now or listed, while the trigger still lets such writes through.
+        # Nothing has changed yet if this fails: rollback is still possible.
+        self._settle(ledger, record, plan, started=False)
+        run_steps(ledger, record, "contract", first, before_step=self.before_step, finish=False)
+        # The trigger is strict now: no row becomes pending any more; convert the ones a
+        # write in flight left pending just before, so the swap loses nothing.
+        self._settle(ledger, record, plan, started=True)
+        run_steps(ledger, record, "contract", rest, before_step=self.before_step)
         ledger.finish_migration(record.id)
+
+    def _settle(
+        self, ledger: Ledger, record: MigrationRecord, plan: Plan, *, started: bool
+    ) -> None:
+        for job in plan.backfills:
+            try:
+                settle_pending(ledger.runner, job)
+            except ECError as exc:
+                where = f"table {job.schema}.{job.table}"
+                if not started:
+                    raise explained(exc, "contract-start", where) from exc
+                ledger.set_phase(record.id, "contract", "failed", error=exc.message)
+                raise explained(exc, "contract", where) from exc
 
     # -- the other commands --------------------------------------------------------------------
     def active(self, ledger: Ledger) -> tuple[MigrationRecord, Plan]:

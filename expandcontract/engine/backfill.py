@@ -84,7 +84,15 @@ def table_backfill(
 
 def settle_pending(runner: SafeRunner, job: BackfillJob) -> None:
     """Index the rows still pending, convert those `up` can convert now, and refuse to finish
-    while any is left, naming them (key and error)."""
+    while any is left, naming them (key and error). Nothing to do once contract swapped the
+    table's columns (the marker is gone)."""
+    marker = runner.conn.execute(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s"
+        " AND NOT attisdropped",
+        (sql.Identifier(job.schema, job.table).as_string(runner.conn), PENDING),
+    ).fetchone()
+    if marker is None:
+        return
     index = pending_index_step(job.schema, job.table)
     runner.run(to_step(index))
     runner.run(

@@ -1,7 +1,8 @@
 """Contract, computed from the final logical state: after the per-operation steps (VALIDATE,
 SET NOT NULL), physical columns and tables are reconciled with the new version's names.
 
-Order matters: the trigger turns strict and pending rows are converted first (plan.py), then
+Order matters: the trigger turns strict and pending rows are converted first (the engine does
+the converting, engine/api.py), then
 VALIDATE / SET NOT NULL, then the old version's schema (its views depend on columns about to
 be dropped), then per table the swap, then what needs the final names.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from expandcontract.engine.context import PhaseContext
-from expandcontract.engine.triggers import convert_pending, drop_trigger_statements
+from expandcontract.engine.triggers import drop_trigger_statements
 from expandcontract.operations.alter_column import AlterColumn
 from expandcontract.operations.base import CATALOG, PlannedStep
 from expandcontract.operations.state import PENDING, PREFIX
@@ -22,8 +23,7 @@ def reconcile_columns(ctx: PhaseContext, trigger_tables: dict[str, list[str]]) -
     not use, then rename (two hops through temporary names, so swaps such as a->b, b->a never
     collide). One transaction, after every slow VALIDATE: until the swap commits, the trigger
     keeps old-version writes flowing into the new columns, and nobody sees the table half-way.
-    A row still pending at that moment (converted through the pending index, never a scan)
-    must convert, or the swap is refused: its new-version values would be lost.
+    No row is pending any more: the engine converted them after the trigger became strict.
     """
     steps: list[PlannedStep] = []
     done: set[str] = set()
@@ -40,11 +40,6 @@ def reconcile_columns(ctx: PhaseContext, trigger_tables: dict[str, list[str]]) -
             continue
         ref = ctx.table_ref(table.physical)
         statements: list[sql.SQL | sql.Composed] = []
-        if table.needs_backfill:
-            # The strongest lock first: no lock upgrade (deadlock) between the UPDATE and
-            # the ALTERs below.
-            statements.append(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ref))
-            statements += convert_pending(ctx.schema, table.physical)
         if table.physical in trigger_tables:
             statements += drop_trigger_statements(
                 ctx, table.physical, trigger_tables[table.physical]

@@ -40,6 +40,10 @@ _AFTER_FAILURE = {
         "fix the cause and run `ec apply` with the same file (it resumes the backfill), "
         "or `ec rollback` to undo the migration",
     ),
+    "contract-start": (
+        "the new version is current; nothing was contracted and the old version keeps working",
+        "fix the cause and run `ec complete` again, or `ec switch --back` / `ec rollback`",
+    ),
     "contract": (
         "the new version is current and keeps working",
         "fix the cause and run `ec complete` again (it resumes at this step)",
@@ -56,7 +60,7 @@ def explained(exc: ECError, phase: str, where: str) -> ECError:
     state, action = _AFTER_FAILURE[phase]
     out = type(exc).__new__(type(exc))
     out.__dict__.update(exc.__dict__)
-    out.message = f"{phase} stopped at {where}: {exc.message}"
+    out.message = f"{phase.split('-', maxsplit=1)[0]} stopped at {where}: {exc.message}"
     out.hint = f"{exc.hint.rstrip('.')}. " if exc.hint else ""
     out.hint += f"State: {state}. Next: {action}"
     Exception.__init__(out, out.message)
@@ -70,7 +74,9 @@ def run_steps(
     steps: list[PlannedStep],
     *,
     before_step: StepHook | None = None,
+    finish: bool = True,
 ) -> None:
+    """Run ``steps`` once each; ``finish=False`` leaves the phase running (more to come)."""
     ledger.set_phase(record.id, phase, "running")
     for number, planned in enumerate(steps, start=1):
         try:
@@ -81,7 +87,8 @@ def run_steps(
             ledger.set_phase(record.id, phase, "failed", error=exc.message)
             where = f"step {number} of {len(steps)} ({planned.description})"
             raise explained(exc, phase, where) from exc
-    ledger.set_phase(record.id, phase, "done")
+    if finish:
+        ledger.set_phase(record.id, phase, "done")
 
 
 def run_backfills(

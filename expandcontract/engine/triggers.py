@@ -222,17 +222,6 @@ def trigger_steps(
     create_fn = sql.SQL(
         "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}"
     ).format(fn, sql.Literal(body.as_string(None)))
-    if strict:
-        return [
-            PlannedStep(
-                f"strict:{physical_table}",
-                f"dual-write trigger on {physical_table} refuses rows `up` cannot convert;"
-                " rows still pending are converted now",
-                (create_fn, *convert_pending(ctx.schema, physical_table)),
-                "ROW EXCLUSIVE (pending rows only)",
-                CATALOG,
-            )
-        ]
     create = sql.SQL(
         "CREATE {}TRIGGER {} BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
     )
@@ -247,6 +236,19 @@ def trigger_steps(
         drop = sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(*target[:2])
         statements = (create_fn, drop, create.format(sql.SQL(""), *target))
         lock = "ACCESS EXCLUSIVE"
+    if strict:
+        # Re-creating the trigger takes its table lock, which waits for every write in flight
+        # (they may still run the tolerant body); every later write re-reads the function, so
+        # once this commits no row becomes pending.
+        return [
+            PlannedStep(
+                f"strict:{physical_table}",
+                f"dual-write trigger on {physical_table} refuses writes `up` cannot convert",
+                statements,
+                lock,
+                CATALOG,
+            )
+        ]
     statements += _marker_statements(ctx, physical_table, marked)
     if marked and ctx.physical.server_version < 140000:
         lock = "ACCESS EXCLUSIVE"

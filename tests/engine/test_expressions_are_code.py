@@ -223,3 +223,17 @@ def test_plan_of_the_active_migration_shows_its_stored_plan(victim: EcDatabase) 
     with pytest.raises(Exception, match="still active") as info:
         ec.plan(other)
     assert "rollback" not in str(info.value)
+
+
+def test_a_string_ending_in_a_backslash_must_be_an_escape_string(victim: EcDatabase) -> None:
+    """A trigger body is re-read by the session that runs it, possibly with
+    standard_conforming_strings off, where 'a\\' does not end: refused, E'' works."""
+    ec = engine(victim.url)
+    plain = {"add_column": {"table": "t", "column": {"name": "p", "type": "text"},
+                            "up": "'a\\' || v::text"}}  # fmt: skip
+    with pytest.raises(MigrationInvalid, match="standard_conforming_strings"):
+        ec.plan(migration("bs", plain))
+    escaped = {"add_column": {"table": "t", "column": {"name": "p", "type": "text"},
+                              "up": "E'a\\\\' || v::text"}}  # fmt: skip
+    ec.apply(migration("bs", escaped))
+    assert Session(victim.url, "public_bs").rows("SELECT p FROM t WHERE id = 3") == [("a\\3",)]
