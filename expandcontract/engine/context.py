@@ -9,7 +9,7 @@ from psycopg import sql
 
 from expandcontract.operations.base import MigrationInvalid
 from expandcontract.operations.state import VersionState
-from expandcontract.schema.model import Schema
+from expandcontract.schema.model import Grant, Schema, TypeTraits
 
 REFERENCE = re.compile(
     r"^\s*(?P<table>[A-Za-z_][A-Za-z0-9_$]*)\s*(?:\(\s*(?P<col>[A-Za-z_][A-Za-z0-9_$]*)\s*\))?\s*$"
@@ -23,9 +23,13 @@ class PhaseContext:
     physical: Schema
     state: VersionState
     fast_defaults: dict[tuple[str, str], bool] = dataclasses.field(default_factory=dict)
-    # Who may use the base schema / its tables: the version schema grants the same.
+    # Read by engine.grants.read_carried_over. Who may use the base schema, its tables and
+    # columns: the version schema grants the same, a twin gets its column's privileges.
     schema_usage: list[str] = dataclasses.field(default_factory=list)
     table_grants: dict[str, list[tuple[str, str]]] = dataclasses.field(default_factory=dict)
+    column_grants: dict[tuple[str, str], list[Grant]] = dataclasses.field(default_factory=dict)
+    # Traits of the types twin columns get, by type name as the migration spells it.
+    type_traits: dict[str, TypeTraits] = dataclasses.field(default_factory=dict)
 
     def table_ref(self, table: str) -> sql.Identifier:
         return sql.Identifier(self.schema, table)

@@ -12,6 +12,7 @@ from psycopg import sql
 
 from expandcontract.engine.context import PhaseContext
 from expandcontract.engine.contract import reconcile_columns, reconcile_tables
+from expandcontract.engine.grants import read_carried_over
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.rollback import retire_steps
 from expandcontract.engine.triggers import marked_columns, pending_index_step, trigger_steps
@@ -112,7 +113,7 @@ def build_plan(
         op.apply(state, where=f"operation {i} ({op.kind})")
     ctx = PhaseContext(base_schema, migration.schema_for(base_schema), physical, state)
     validate(conn, ctx, migration.operations)
-    read_grants(conn, ctx)
+    read_carried_over(conn, ctx)
     check_dependents(conn, ctx, old_schema)
 
     writes: dict[str, list[DualWrite]] = {}
@@ -205,27 +206,6 @@ def _check_trigger_names(ctx: PhaseContext, table: str, logical: Any) -> None:
             "cannot use as variable names",
             "rename the column in an earlier migration; this is not supported yet",
         )
-
-
-_SCHEMA_USAGE = """
-SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
-FROM pg_namespace n, aclexplode(n.nspacl) a
-WHERE n.nspname = %s AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner
-ORDER BY 1
-"""
-_TABLE_GRANTS = """
-SELECT c.relname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
-       a.privilege_type
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
-WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.grantee <> c.relowner
-  AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
-"""
-
-
-def read_grants(conn: psycopg.Connection[Any], ctx: PhaseContext) -> None:
-    ctx.schema_usage = [str(r[0]) for r in conn.execute(_SCHEMA_USAGE, (ctx.schema,))]
-    for table, role, privilege in conn.execute(_TABLE_GRANTS, (ctx.schema,)):
-        ctx.table_grants.setdefault(str(table), []).append((str(role), str(privilege)))
 
 
 def _add_pending(ctx: PhaseContext, table: str) -> PlannedStep:

@@ -3,8 +3,10 @@
 A default-only change needs no data movement (the new version's view gets the new default;
 contract sets it on the table). A type or nullability change duplicates the column: the
 new-version twin ``_ec_new_<col>`` is kept in sync by triggers (old writes -> ``up``, new
-writes -> ``down``), backfilled, then swapped in at contract. Indexes on the column are
-copied onto the twin CONCURRENTLY.
+writes -> ``down``), backfilled, then swapped in at contract. The twin gets what the user
+configured on the column (privileges, comment, statistics, storage, collation: see
+column_settings); indexes, constraints and statistics objects on it are copied (twin_objects).
+A twin is added at the end of the table, so after contract the column is the last one.
 """
 
 from __future__ import annotations
@@ -15,11 +17,9 @@ from typing import Any, ClassVar
 
 from psycopg import sql
 
-from expandcontract.operations import ddl
+from expandcontract.operations import column_settings, ddl
 from expandcontract.operations.base import (
     CATALOG,
-    NONBLOCKING_LOCK_TIMEOUT_MS,
-    SCAN,
     DualWrite,
     MigrationInvalid,
     Operation,
@@ -32,15 +32,13 @@ from expandcontract.operations.expressions import (
     check_expression,
     check_type,
     expression_sql,
-    rename_columns,
     type_sql,
 )
 from expandcontract.operations.state import LogicalColumn, VersionState, duplicate_name
-from expandcontract.schema.model import Constraint, Index
+from expandcontract.operations.twin_objects import TwinObjects
 
 _UNSET = object()
 # A serial column's default as the catalog prints it: nextval('name'::regclass).
-_NOT_VALID = re.compile(r"\s+NOT VALID\s*$")
 _NEXTVAL = re.compile(r"^nextval\('((?:[^']|'')+)'::regclass\)$")
 
 
@@ -68,8 +66,7 @@ class AlterColumn(Operation):
     _table: str = ""
     _old: str = ""  # physical column the old version uses
     _new: LogicalColumn | None = None
-    _copies: list[Index] = dataclasses.field(default_factory=list)
-    _constraints: list[Constraint] = dataclasses.field(default_factory=list)
+    _objects: TwinObjects | None = None  # indexes, constraints, statistics on the column
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> AlterColumn:
@@ -161,38 +158,9 @@ class AlterColumn(Operation):
         table.columns[self.column] = twin
         table.needs_backfill = True
         self._new = twin
-        self._copies = [
-            index
-            for index in physical.indexes.values()
-            if column.physical in index.uses
-            and not index.primary
-            and index.name not in state.dropped_indexes
-        ]
-        for index in self._copies:
-            state.claim_relation_name(
-                ddl.object_name("_ec_new", index.name, suffix="idx"), table.physical, where
-            )
-            if not index.plain or (index.predicate and column.physical in index.predicate):
-                raise MigrationInvalid(
-                    f"{where}: index {index.name!r} on {self.column!r} is not a plain btree over "
-                    "columns (an expression, INCLUDE, ordering, operator class, other method or "
-                    "a predicate on the column); ec cannot copy it onto the new column yet",
-                    "drop it in this migration (drop_index) and create the new one with "
-                    "create_index",
-                )
-        # Constraints on the column die with the old column at contract: recreate them on the
-        # twin (NOT VALID now, VALIDATE at contract, then take the original names).
-        self._constraints = [
-            con
-            for con in physical.constraints.values()
-            if column.physical in con.columns and con.kind in ("c", "f", "x")
-        ]
-        for con in self._constraints:
-            if con.kind == "x":
-                raise MigrationInvalid(
-                    f"{where}: exclusion constraint {con.name!r} uses {self.column!r}; changing "
-                    "such a column is not supported yet"
-                )
+        self._objects = TwinObjects.of(
+            state, physical, column.physical, twin, column=self.column, where=where
+        )
 
     def _down(self) -> str:
         # Without an explicit down the new value fits the old column as it is.
@@ -203,13 +171,27 @@ class AlterColumn(Operation):
             return []
         assert self._new is not None
         ref, twin = ctx.table_ref(self._table), self._new.physical
+        # What the user configured on the column goes onto the twin with it, so the new
+        # version (and, after the swap, the final column) has the same privileges and settings.
+        source = ctx.physical.tables[self._table].columns[self._old]
+        traits = ctx.type_traits.get(self._new.type)
         steps = [
             PlannedStep(
                 f"twin:{self._old}",
                 f"add twin column {self._table}.{twin} ({self._new.type}) for {self._old}",
                 (
-                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                        ref, sql.Identifier(twin), type_sql(self._new.type)
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}{}").format(
+                        ref,
+                        sql.Identifier(twin),
+                        type_sql(self._new.type),
+                        column_settings.collate_clause(source, traits),
+                    ),
+                    *column_settings.copy_statements(
+                        ref,
+                        twin,
+                        source,
+                        traits,
+                        ctx.column_grants.get((self._table, self._old), []),
                     ),
                 ),
                 "ACCESS EXCLUSIVE",
@@ -218,68 +200,8 @@ class AlterColumn(Operation):
         ]
         if not self._new.nullable:
             steps.append(ddl.add_not_null_check(ctx, self._table, twin, f"nn:{twin}"))
-        for index in self._copies:
-            copy = ddl.object_name("_ec_new", index.name, suffix="idx")
-            columns = sql.SQL(", ").join(
-                sql.Identifier(twin if c == self._old else c) for c in index.columns
-            )
-            steps.append(
-                PlannedStep(
-                    f"index:{index.name}",
-                    f"copy index {index.name} onto {twin} CONCURRENTLY",
-                    (
-                        sql.SQL("CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({}){}").format(
-                            sql.SQL("UNIQUE " if index.unique else ""),
-                            sql.Identifier(copy),
-                            ref,
-                            columns,
-                            sql.SQL(" WHERE {}").format(catalog_sql(index.predicate))
-                            if index.predicate
-                            else sql.SQL(""),
-                        ),
-                    ),
-                    "SHARE UPDATE EXCLUSIVE",
-                    SCAN,
-                    lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
-                    transactional=False,
-                    creates_index=(ctx.schema, copy),
-                    statement_timeout_ms=0,
-                    stage="indexes",
-                )
-            )
-        steps += [self._copy_constraint(ctx, con) for con in self._constraints]
-        return steps
-
-    def _copy_name(self, con: Constraint) -> str:
-        return ddl.object_name("_ec_new", con.name, suffix="con")
-
-    def _copy_constraint(self, ctx: Any, con: Constraint) -> PlannedStep:
-        assert self._new is not None
-        definition = _NOT_VALID.sub("", con.definition)
-        if con.kind == "c":
-            body = definition.strip()[len("CHECK") :].strip()
-            renamed = rename_columns(body, {self._old: self._new.physical}, where=con.name)
-            clause = sql.SQL("CHECK {}").format(catalog_sql(renamed))
-            lock = "ACCESS EXCLUSIVE"
-        else:  # FOREIGN KEY (a, b) REFERENCES …: swap the column list, keep the rest
-            _, _, rest = definition.partition(")")
-            columns = [self._new.physical if c == self._old else c for c in con.columns]
-            clause = sql.SQL("FOREIGN KEY ({}){}").format(
-                sql.SQL(", ").join(sql.Identifier(c) for c in columns), catalog_sql(rest)
-            )
-            lock = "SHARE ROW EXCLUSIVE"
-        return PlannedStep(
-            f"constraint:{con.name}",
-            f"copy constraint {con.name} onto {self._new.physical} NOT VALID",
-            (
-                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
-                    ctx.table_ref(self._table), sql.Identifier(self._copy_name(con)), clause
-                ),
-            ),
-            lock,
-            CATALOG,
-            stage="constraints",
-        )
+        assert self._objects is not None
+        return steps + self._objects.expand(ctx)
 
     def dual_writes(self, ctx: Any) -> list[DualWrite]:
         if not self.moves_data:
@@ -300,22 +222,9 @@ class AlterColumn(Operation):
             steps += ddl.finish_not_null(
                 ctx, self._table, self._new.physical, f"nn:{self._new.physical}"
             )
-        for con in self._constraints:
-            steps.append(
-                PlannedStep(
-                    f"constraint:{con.name}:validate",
-                    f"validate {self._copy_name(con)}",
-                    (
-                        sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-                            ctx.table_ref(self._table), sql.Identifier(self._copy_name(con))
-                        ),
-                    ),
-                    "SHARE UPDATE EXCLUSIVE",
-                    SCAN,
-                    statement_timeout_ms=0,
-                    lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
-                )
-            )
+        assert self._objects is not None
+        steps += self._objects.validate(ctx)
+        steps += self._objects.replica_identity(ctx)
         default = ctx.physical.tables[self._table].columns[self._old].default or ""
         sequence = _NEXTVAL.search(default)
         if sequence:
@@ -337,48 +246,16 @@ class AlterColumn(Operation):
         return steps
 
     def after_swap(self, ctx: Any, final_table: str) -> list[PlannedStep]:
-        """After the old column is dropped and the twin renamed: copied indexes take the
-        original names (unique constraints re-attached USING INDEX), the default is set."""
+        """After the old column is dropped and the twin renamed: copied indexes, constraints
+        and statistics take the original names, so does the NOT NULL constraint (PostgreSQL
+        18+), and the default is set."""
         steps: list[PlannedStep] = []
         ref = ctx.table_ref(final_table)
-        physical = ctx.physical.tables[self._table]
-        for index in self._copies if self.moves_data else []:
-            copy = ddl.object_name("_ec_new", index.name, suffix="idx")
-            constraint = next(
-                (c.name for c in physical.constraints.values() if c.index == index.name), None
-            )
-            statement = (
-                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}").format(
-                    ref, sql.Identifier(constraint), sql.Identifier(copy)
-                )
-                if constraint
-                else sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                    sql.Identifier(ctx.schema, copy), sql.Identifier(index.name)
-                )
-            )
-            steps.append(
-                PlannedStep(
-                    f"index:{index.name}:swap",
-                    f"index {copy} takes the name {constraint or index.name}",
-                    (statement,),
-                    "ACCESS EXCLUSIVE",
-                    CATALOG,
-                )
-            )
-        for con in self._constraints if self.moves_data else []:
-            steps.append(
-                PlannedStep(
-                    f"constraint:{con.name}:rename",
-                    f"constraint {self._copy_name(con)} takes the name {con.name}",
-                    (
-                        sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-                            ref, sql.Identifier(self._copy_name(con)), sql.Identifier(con.name)
-                        ),
-                    ),
-                    "ACCESS EXCLUSIVE",
-                    CATALOG,
-                )
-            )
+        if self.moves_data:
+            assert self._objects is not None
+            steps += self._objects.take_names(ctx, final_table)
+        if self.moves_data:
+            steps += self._name_not_null(ctx, ref)
         if self.default is not _UNSET or self.moves_data:
             final_column = self._new.name if self._new else self.column
             default = self._new.default if self._new else None
@@ -401,6 +278,43 @@ class AlterColumn(Operation):
                 )
             )
         return steps
+
+    def _name_not_null(self, ctx: Any, ref: sql.Identifier) -> list[PlannedStep]:
+        """PostgreSQL 18 catalogs NOT NULL as a named constraint: SET NOT NULL named the
+        twin's after the twin. It takes the name the old column's constraint had, else the
+        name PostgreSQL gives a column's NOT NULL constraint (``<table>_<column>_not_null``)."""
+        assert self._new is not None
+        if self._new.nullable or ctx.physical.server_version < 180000:
+            return []
+        table = ctx.physical.tables[self._table]
+        taken = column_settings.constraint_names(ctx.physical)
+        current = column_settings.choose_constraint_name(
+            self._table, self._new.physical, "not_null", taken
+        )
+        previous = next(
+            (
+                c.name
+                for c in table.constraints.values()
+                if c.kind == "n" and c.columns == [self._old]
+            ),
+            None,
+        )
+        final = previous or column_settings.choose_constraint_name(
+            self._table, self._new.name, "not_null", taken
+        )
+        return [
+            PlannedStep(
+                f"not-null:{self._new.name}:rename",
+                f"NOT NULL constraint {current} takes the name {final}",
+                (
+                    sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+                        ref, sql.Identifier(current), sql.Identifier(final)
+                    ),
+                ),
+                "ACCESS EXCLUSIVE",
+                CATALOG,
+            )
+        ]
 
     def rollback(self, ctx: Any) -> list[PlannedStep]:
         if not self.moves_data or self._new is None:

@@ -108,6 +108,13 @@ def check_expression(text: str | None, *, what: str) -> str | None:
     return text
 
 
+# Words of a column definition that may follow a type but are never part of one.
+_NOT_IN_A_TYPE = {
+    "CHECK", "DEFAULT", "GENERATED", "NOT", "NULL", "REFERENCES", "CONSTRAINT", "PRIMARY",
+    "UNIQUE", "COLLATE", "AS", "IDENTITY", "USING", "SELECT", "ON", "STORED", "ALWAYS",
+}  # fmt: skip
+
+
 @functools.lru_cache(maxsize=1024)
 def _check_type(text: str, what: str) -> None:
     tokens = _tokens(text, what)
@@ -117,6 +124,12 @@ def _check_type(text: str, what: str) -> None:
     for token in tokens:
         kind = token.token_type.name
         word = token.text.replace("_", "").replace(" ", "")  # keywords: CHARACTER VARYING
+        if kind != "IDENTIFIER" and token.text.upper() in _NOT_IN_A_TYPE:
+            raise ExpressionInvalid(
+                f"{what} {text!r} is not a type name: {token.text} belongs to a column "
+                "definition, not to its type",
+                "give only the type here; defaults, checks and NOT NULL have their own fields",
+            )
         if kind in allowed or ("STRING" not in kind and word.isalnum()):
             continue
         raise ExpressionInvalid(

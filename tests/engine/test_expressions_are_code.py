@@ -59,7 +59,17 @@ FIELDS: list[tuple[str, Any]] = [
     ("create_table.check", lambda x: {"create_table": {"name": "n", "columns": [
         {"name": "a", "type": "int", "check": x}]}}),
 ]  # fmt: skip
-TYPES = ["bigint; DELETE FROM victim", "int -- x", "int) ; SELECT (1", "'text'", "int + 1"]
+TYPES = [
+    "bigint; DELETE FROM victim",
+    "int -- x",
+    "int) ; SELECT (1",
+    "'text'",
+    "int + 1",
+    "int CHECK (false)",
+    "bigint DEFAULT 1",
+    "int NOT NULL",
+    "int GENERATED ALWAYS AS (id) STORED",
+]
 
 
 @pytest.fixture
