@@ -46,6 +46,19 @@ JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE con.contype = 'f' AND con.confrelid = %(table)s::regclass AND con.conrelid <> con.confrelid
   AND (%(whole)s OR con.confkey && %(attnums)s::smallint[])
+UNION
+-- Row-security policies, triggers (UPDATE OF col, WHEN), generated columns, publication column
+-- lists and BEGIN ATOMIC functions that read a column: DROP COLUMN would fail half-way.
+SELECT DISTINCT n.nspname, c.relname, pg_describe_object(d.classid, d.objid, d.objsubid)
+FROM pg_depend d
+JOIN pg_class c ON c.oid = d.refobjid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = %(table)s::regclass
+  AND NOT %(whole)s AND d.refobjsubid = ANY(%(attnums)s) AND d.deptype = 'n'
+  AND d.classid IN ('pg_policy'::regclass, 'pg_trigger'::regclass, 'pg_attrdef'::regclass,
+                    'pg_publication_rel'::regclass, 'pg_proc'::regclass)
+  AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE d.classid = 'pg_trigger'::regclass
+                  AND t.oid = d.objid AND t.tgname LIKE '\\_ec\\_%%')
 ORDER BY 1, 2
 """
 

@@ -222,3 +222,56 @@ def test_rollback_of_a_not_null_twin_with_old_version_inserts(ec_db: EcDatabase)
     ec.apply(m)
     ec.rollback()
     Session(ec_db.url, None).run("INSERT INTO users VALUES (1000, NULL)")
+
+
+@pytest.mark.parametrize(
+    ("setup", "what"),
+    [
+        (
+            [
+                "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS"
+                " 'BEGIN RETURN NEW; END'",
+                "CREATE TRIGGER t_legacy BEFORE UPDATE OF legacy ON users"
+                " FOR EACH ROW EXECUTE FUNCTION touch()",
+            ],
+            "trigger t_legacy",
+        ),
+        (
+            [
+                "ALTER TABLE users ENABLE ROW LEVEL SECURITY",
+                "CREATE POLICY p_legacy ON users USING (NOT legacy)",
+            ],
+            "policy p_legacy",
+        ),
+        (
+            [
+                "ALTER TABLE users ADD COLUMN legacy_text text"
+                " GENERATED ALWAYS AS (legacy::text) STORED"
+            ],
+            "default value for column legacy_text",
+        ),
+    ],
+    ids=["trigger", "policy", "generated"],
+)
+def test_objects_that_would_break_contract_half_way_are_refused_first(
+    seeded: EcDatabase, setup: list[str], what: str
+) -> None:
+    """DROP COLUMN at contract would fail on these after hours of backfill: refused at plan."""
+    with seeded.connect() as conn:
+        for statement in setup:
+            conn.execute(statement)
+        before = schema_shape(conn)
+    ec = engine(seeded.url)
+    with pytest.raises(Exception, match=what):
+        ec.apply(migration("d", {"drop_column": {"table": "users", "column": "legacy"}}))
+    with seeded.connect() as conn:
+        assert schema_shape(conn) == before
+
+
+def test_a_twinned_column_moves_to_the_end_of_the_table(seeded: EcDatabase) -> None:
+    ec = engine(seeded.url)
+    ec.apply(migration("wide", LIVE["operations"][1]))
+    ec.complete()
+    with seeded.connect() as conn:
+        columns = [c[0] for c in schema_shape(conn)["users"]["columns"]]
+    assert columns == ["id", "email", "nickname", "legacy", "amount"]
