@@ -52,10 +52,12 @@ class BackfillResult:
     stragglers: int
     duration_s: float
     throttled_s: float
-    verified: bool
+    verified: bool  # true only when a verification sweep re-checked every row
     key_kind: str
     key: str
     workers: int
+    mode: str = "converge"  # "converge" (verified by a sweep) or "once" (see modes.py)
+    mode_reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -115,8 +117,12 @@ def run_backfill(
                 )
             row = store.row(conn)
             assert row is not None
-            if row["status"] == "done" and row["verified"]:
-                return _result(row, target, started, 0.0, settings.workers)
+            if row["status"] == "done" and (row["verified"] or target.mode.once):
+                # Finished: nothing is run again (a once backfill must never apply twice).
+                done = _result(row, target, started, 0.0, settings.workers)
+                if on_progress is not None:
+                    on_progress({"event": "done", "name": name, **done.as_dict()})
+                return done
             keep = "pause" if row["requested"] == "pause" else None
             store.set_status(conn, "running", requested=keep, error=None)
             conn.execute(
@@ -139,7 +145,8 @@ def run_backfill(
 
     emit("start", {"table": target.qualified, "key": target.key.describe(),
                    "key_kind": target.key.kind, "resumed": not new, "workers": settings.workers,
-                   "rows_estimate": total})  # fmt: skip
+                   "rows_estimate": total, "mode": target.mode.name,
+                   "mode_reason": target.mode.reason})  # fmt: skip
     metrics = MetricsServer(tracker, metrics_port) if metrics_port is not None else None
     if metrics is not None:
         metrics.__enter__()
@@ -148,7 +155,8 @@ def run_backfill(
     try:
         throttled = coordinator.run_phase(PHASE_BACKFILL)
         verified = False
-        if settings.verify:
+        # A once backfill has no sweep: re-evaluating its expressions would apply them again.
+        if settings.verify and not target.mode.once:
             with connect(url, application_name=application_name(name)) as conn:
                 sweep = _sweep_target(conn, target, settings.verify_by)
                 store.add_ranges(
@@ -233,6 +241,8 @@ def _result(
         key_kind=target.key.kind,
         key=target.key.describe(),
         workers=workers,
+        mode=target.mode.name,
+        mode_reason=target.mode.reason,
     )
 
 

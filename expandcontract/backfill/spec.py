@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from expandcontract.backfill.errors import BackfillInputError
+from expandcontract.operations.base import MigrationInvalid
+from expandcontract.operations.expressions import parse_expression
 
 _ASSIGNMENT = re.compile(
     r'^\s*(?P<col>"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*=(?!=)(?P<expr>.+)$', re.S
@@ -46,8 +48,10 @@ class BackfillSpec:
         for column, expr in assignments.items():
             if not str(column).strip() or not str(expr).strip():
                 raise BackfillInputError(f"empty column or expression in SET {column!r} = {expr!r}")
-            pairs.append((str(column), str(expr).strip()))
+            pairs.append((str(column), _one_expression(str(expr).strip(), f"--set {column} =")))
         where = where.strip() if where and where.strip() else None
+        if where is not None:
+            _one_expression(where, "--where")
         return cls(
             table=table,
             assignments=tuple(sorted(pairs)),
@@ -55,6 +59,14 @@ class BackfillSpec:
             where=where,
             keys=tuple(keys) if keys else None,
         )
+
+    def check_expressions(self) -> None:
+        """BackfillInputError unless every SET expression and the filter is one expression
+        (``build`` checks this; a spec constructed directly is checked again here)."""
+        for column, expr in self.assignments:
+            _one_expression(expr, f"--set {column} =")
+        if self.where is not None:
+            _one_expression(self.where, "--where")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +94,17 @@ class BackfillSpec:
 
     def default_name(self) -> str:
         return f"{self.schema}.{self.table}:{self.checksum[:10]}"
+
+
+def _one_expression(text: str, what: str) -> str:
+    """User text is spliced into ec's statements: it must be exactly one SQL expression (no
+    ';', no comment, balanced brackets), checked before anything reaches the database."""
+    try:
+        parse_expression(text, what=what)
+    except MigrationInvalid as exc:
+        hint = f"{exc.hint}; nothing was run" if exc.hint else "nothing was run"
+        raise BackfillInputError(exc.message, hint) from None
+    return text
 
 
 def parse_assignment(text: str) -> tuple[str, str]:

@@ -1,7 +1,12 @@
-"""The SQL of one batch. Each batch is idempotent: it only touches rows whose stored value
-differs from the expression, evaluated on the row version the UPDATE actually locks
-(READ COMMITTED re-checks the WHERE clause on a concurrently updated row), so a concurrent
-application write is never overwritten with a value computed from stale data."""
+"""The SQL of one batch. A converge batch only touches rows whose stored value differs from
+the expression, evaluated on the row version the UPDATE actually locks (READ COMMITTED
+re-checks the WHERE clause on a concurrently updated row), so a concurrent application write
+is never overwritten with a value computed from stale data. A once batch (``once=True``, see
+``modes``) has no such comparison: it would evaluate a volatile expression a second time, and
+for ``n = n + 1`` it is always true anyway; each row of its key window is written once.
+
+User text is spliced through ``expression_sql`` (exactly one expression) and every statement
+is sent with parameters, i.e. through the extended protocol, which carries one statement."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from psycopg import sql
 
 from expandcontract.backfill.keys import KeyInfo
 from expandcontract.backfill.spec import BackfillSpec
+from expandcontract.operations.expressions import catalog_sql, expression_sql
 
 # Types without a btree equality operator are compared through their text form.
 _NO_EQUALITY = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle"}
@@ -35,29 +41,34 @@ class BatchSql:
     table: sql.Composable
     key: KeyInfo
     spec: BackfillSpec
-    column_types: dict[str, str]
+    column_types: dict[str, str]  # format_type() of each assigned column
+    once: bool = False
 
     # -- pieces ------------------------------------------------------------------------
     def set_clause(self) -> sql.Composable:
         return sql.SQL(", ").join(
-            sql.SQL("{} = ({})").format(sql.Identifier(c), sql.SQL(e))
+            sql.SQL("{} = ({})").format(sql.Identifier(c), _spliced(e))
             for c, e in self.spec.assignments
         )
 
     def needs_work(self) -> sql.Composable:
-        """Row still needs the backfill: matches the filter and differs from the expression."""
+        """Row still needs the backfill: matches the filter and (converge) differs from the
+        expression; a once backfill evaluates its expressions only in the SET clause."""
+        where = _spliced(self.spec.where) if self.spec.where else None
+        if self.once:
+            return sql.SQL("({})").format(where) if where is not None else sql.SQL("true")
         diffs = []
         for column, expr in self.spec.assignments:
             ctype = self.column_types[column]
-            value = sql.SQL("CAST(({}) AS {})").format(sql.SQL(expr), sql.SQL(ctype))
+            value = sql.SQL("CAST(({}) AS {})").format(_spliced(expr), catalog_sql(ctype))
             current: sql.Composable = sql.Identifier(column)
             if ctype.split("(")[0].split("[")[0] in _NO_EQUALITY:
                 current = sql.SQL("({})::text").format(current)
                 value = sql.SQL("({})::text").format(value)
             diffs.append(sql.SQL("{} IS DISTINCT FROM {}").format(current, value))
         differs = sql.SQL("({})").format(sql.SQL(" OR ").join(diffs))
-        if self.spec.where:
-            return sql.SQL("({}) AND {}").format(sql.SQL(self.spec.where), differs)
+        if where is not None:
+            return sql.SQL("({}) AND {}").format(where, differs)
         return differs
 
     def _tuple(self, items: Sequence[sql.Composable]) -> sql.Composable:
@@ -69,7 +80,7 @@ class BatchSql:
     def _params(self, prefix: str) -> sql.Composable:
         return self._tuple(
             [
-                sql.SQL("{}::{}").format(sql.Placeholder(f"{prefix}{i}"), sql.SQL(t))
+                sql.SQL("{}::{}").format(sql.Placeholder(f"{prefix}{i}"), catalog_sql(t))
                 for i, t in enumerate(self.key.types)
             ]
         )
@@ -155,6 +166,13 @@ class BatchSql:
             "WITH _ec_upd AS (UPDATE {tbl} SET {set} WHERE {pages} AND {needs} RETURNING 1)"
             " SELECT (SELECT count(*) FROM {tbl} WHERE {pages}), (SELECT count(*) FROM _ec_upd)"
         ).format(tbl=self.table, set=self.set_clause(), pages=pages, needs=self.needs_work())
+
+
+def _spliced(text: str) -> sql.SQL:
+    """A user expression (checked to be exactly one) in a statement that is always sent with
+    parameters, where psycopg reads '%' as a placeholder: a literal one is doubled."""
+    expression_sql(text)
+    return sql.SQL(text.replace("%", "%%"))
 
 
 def tid(block: int) -> str:

@@ -1,6 +1,7 @@
 """Reject bad input before the first batch: unknown table or columns, keys that cannot page,
-and SET/WHERE expressions that do not parse or type-check (checked by PostgreSQL itself:
-EXPLAIN of the real statements in a transaction that is rolled back)."""
+SET/WHERE expressions that do not parse or type-check (checked by PostgreSQL itself: EXPLAIN
+of the real statements, through the extended protocol, in a transaction that is rolled back),
+and expressions that cannot be applied exactly once (see ``modes``)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from psycopg import sql
 
 from expandcontract.backfill.errors import BackfillInputError
 from expandcontract.backfill.keys import KeyInfo, discover_key
+from expandcontract.backfill.modes import Mode, classify
 from expandcontract.backfill.spec import BackfillSpec
 from expandcontract.backfill.statements import BatchSql, Bounds, tid
+from expandcontract.operations.expressions import expression_sql
 from expandcontract.runner.runner import Connection
 
 
@@ -24,6 +27,7 @@ class Target:
     key: KeyInfo
     batch: BatchSql
     qualified: str
+    mode: Mode  # converge or once (see modes.py)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -32,6 +36,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def resolve(conn: Connection, spec: BackfillSpec, *, lock_timeout_ms: int = 2000) -> Target:
+    spec.check_expressions()
     qualified = f"{spec.schema}.{spec.table}"
     row = conn.execute(
         "SELECT c.oid, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -45,10 +50,10 @@ def resolve(conn: Connection, spec: BackfillSpec, *, lock_timeout_ms: int = 2000
         )
     oid = int(row[0])
     columns = {
-        str(r[0]): (str(r[1]), str(r[2]))
+        str(r[0]): (str(r[1]), str(r[2]), int(r[3]))
         for r in conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod), attgenerated FROM pg_attribute"
-            " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
+            "SELECT attname, format_type(atttypid, atttypmod), attgenerated, attnum"
+            " FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
             (oid,),
         ).fetchall()
     }
@@ -74,9 +79,25 @@ def resolve(conn: Connection, spec: BackfillSpec, *, lock_timeout_ms: int = 2000
             "keyset pagination needs stable keys; backfill into another column",
         )
     table = sql.Identifier(spec.schema, spec.table)
-    batch = BatchSql(table, key, spec, {c: columns[c][0] for c, _ in spec.assignments})
-    _explain_all(conn, table, batch, lock_timeout_ms)
-    return Target(oid, table, key, batch, qualified)
+    types = {c: columns[c][0] for c, _ in spec.assignments}
+    _explain_all(conn, table, BatchSql(table, key, spec, types), lock_timeout_ms)
+    mode = classify(
+        conn, spec=spec, table=table, table_oid=oid, column_types=types,
+        attnums={c: columns[c][2] for c, _ in spec.assignments},
+    )  # fmt: skip
+    if mode.once and key.is_ctid:
+        raise BackfillInputError(
+            f"{qualified} has no primary key or unique NOT NULL key, and this backfill must "
+            f"change each row exactly once ({mode.reason}); paging by ctid cannot promise "
+            "that: an updated row moves to another page and would be seen again",
+            "add a primary key or a unique index over NOT NULL columns (then each row is "
+            "updated once, in key order), or write an idempotent backfill: assign a column "
+            "the expression does not read, and filter the rows still to do, e.g. "
+            '--set "n2 = n + 1" --where "n2 IS NULL"; nothing was updated',
+        )
+    # A once batch runs a subset of the statement checked above (no comparison clause).
+    batch = BatchSql(table, key, spec, types, once=mode.once)
+    return Target(oid, table, key, batch, qualified, mode)
 
 
 def _explain_all(conn: Connection, table: sql.Composable, batch: BatchSql, lock_ms: int) -> None:
@@ -85,10 +106,10 @@ def _explain_all(conn: Connection, table: sql.Composable, batch: BatchSql, lock_
     for column, expr in spec.assignments:
         checks.append(
             (
-                f"SET {column} = {expr}",
+                f"--set {column} = {expr}",
                 # An UPDATE, so the assignment cast is type-checked like the real one.
                 sql.SQL("UPDATE {} SET {} = ({}) WHERE false").format(
-                    table, sql.Identifier(column), sql.SQL(expr)
+                    table, sql.Identifier(column), expression_sql(expr)
                 ),
                 {},
             )
@@ -96,8 +117,8 @@ def _explain_all(conn: Connection, table: sql.Composable, batch: BatchSql, lock_
     if spec.where:
         checks.append(
             (
-                f"WHERE {spec.where}",
-                sql.SQL("SELECT 1 FROM {} WHERE ({})").format(table, sql.SQL(spec.where)),
+                f"--where {spec.where}",
+                sql.SQL("SELECT 1 FROM {} WHERE ({})").format(table, expression_sql(spec.where)),
                 {},
             )
         )
@@ -120,7 +141,10 @@ def _explain_all(conn: Connection, table: sql.Composable, batch: BatchSql, lock_
                     " set_config('statement_timeout', '30s', true)",
                     (f"{lock_ms}ms",),
                 )
-                conn.execute(sql.SQL("EXPLAIN {}").format(statement), params or None)
+                # binary=True: the extended protocol, which carries exactly one statement
+                # (the simple protocol would run anything after a ';' in user text). Without
+                # params psycopg leaves '%' alone; the batch statements double it themselves.
+                conn.execute(sql.SQL("EXPLAIN {}").format(statement), params or None, binary=True)
         except psycopg.errors.LockNotAvailable as exc:
             raise BackfillInputError(
                 "could not check the backfill statements: the table is locked "

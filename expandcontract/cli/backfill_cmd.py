@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from expandcontract.backfill import (
@@ -151,6 +152,11 @@ def run_cmd(app: App, **opts: Any) -> None:  # fmt: skip
     bar: dict[str, RichBar] = {}
 
     def on_event(event: dict[str, Any]) -> None:
+        if event.get("event") == "start" and event.get("mode") == "once":
+            notice = _once_notice(str(event.get("mode_reason")))
+            app.err.print(f"[yellow]mode: once[/] ({notice})", markup=True)
+        if event.get("event") == "done" and "b" not in bar:
+            return  # a finished backfill run again: only the summary below
         if "b" not in bar:
             bar["b"] = RichBar(_tracker_for(event), app.err).__enter__()
         bar["b"].tracker.observe(event)
@@ -161,12 +167,27 @@ def run_cmd(app: App, **opts: Any) -> None:  # fmt: skip
     finally:
         if "b" in bar:
             bar["b"].__exit__(None, None, None)
+    if result.mode == "once":
+        check = f"mode: once ({_once_notice(result.mode_reason)}); verified: false"
+    else:
+        check = (
+            f"mode: converge; verified: {str(result.verified).lower()}, "
+            f"stragglers fixed: {result.stragglers}"
+        )
     app.console.print(
-        f"backfill [bold]{result.name}[/]: {result.rows_updated:,} rows updated in "
+        f"backfill [bold]{escape(result.name)}[/]: {result.rows_updated:,} rows updated in "
         f"{result.batches:,} batches over {result.rows_scanned:,} rows, {result.duration_s:.1f}s "
-        f"(throttled {result.throttled_s:.1f}s), key: {result.key}; "
-        f"verified: {str(result.verified).lower()}, stragglers fixed: {result.stragglers}",
+        f"(throttled {result.throttled_s:.1f}s), key: {escape(result.key)}; {check}",
         markup=True,
+        highlight=False,
+    )
+
+
+def _once_notice(reason: str) -> str:
+    """Markup-safe: the reason quotes the user's expressions."""
+    return (
+        f"{escape(reason)}; so each row is updated exactly once, in key order, and not verified by "
+        "a sweep"
     )
 
 

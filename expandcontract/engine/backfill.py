@@ -71,9 +71,15 @@ def table_backfill(
             ledger_schema=settings.ledger_schema,
         )
         if not result.verified:
+            once = result.mode == "once"
+            why = f": {result.mode_reason}" if once else ""
             raise ECError(
-                f"the backfill of {job.schema}.{job.table} finished without being verified",
-                "re-run `ec apply` to resume it",
+                f"the backfill of {job.schema}.{job.table} finished without being verified{why}",
+                "grant TEMPORARY on the database to the migration role (ec asks PostgreSQL "
+                "whether an expression is deterministic through a temporary view) and re-run "
+                "`ec apply`"
+                if once
+                else "re-run `ec apply` to resume it",
             )
         policy = RetryPolicy.from_settings(settings)
         with SafeRunner(session, policy=policy, sink=None) as runner:

@@ -86,14 +86,25 @@ def _parse(text: str, what: str) -> Any:
     try:
         tree = sqlglot.parse_one(text, read="postgres", into=exp.Condition)
     except (ParseError, TokenError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExpressionInvalid(
-            f"{what} {text!r} is not one SQL expression: {first}",
+            f"{what} {text!r} is not one SQL expression: {_reason(exc)}",
             "write a single expression such as `lower(email)` or `amount::bigint`",
         ) from None
     if isinstance(tree, exp.Block | exp.Command) or tree is None:
         raise ExpressionInvalid(f"{what} {text!r} is not one SQL expression")
     return tree
+
+
+def _reason(exc: Exception) -> str:
+    """sqlglot's first error, where it stopped, without its class names."""
+    errors = getattr(exc, "errors", None) or []
+    if errors:
+        first = errors[0]
+        where = f"{first.get('start_context', '')}{first.get('highlight', '')}".strip()
+        description = str(first.get("description", "")).split(" for <class")[0]
+        return f"{description} at {where!r}" if where else description
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def parse_expression(text: str, *, what: str = "expression") -> Any:

@@ -126,3 +126,39 @@ def test_metrics_endpoint_serves_prometheus_text(
     assert "# TYPE ec_backfill_rows_updated_total counter" in text
     assert 'ec_backfill_batches_total{name="prom",table="public.items"} 1' in text
     assert 'ec_backfill_rows_estimated{name="prom",table="public.items"} 300' in text
+
+
+def test_once_backfill_says_so_and_never_prints_verified_true(
+    ec_db: Any, ec_conn: psycopg.Connection[Any]
+) -> None:
+    ec_conn.execute("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+    ec_conn.execute("INSERT INTO t (id) SELECT generate_series(1, 300)")
+    args = ["backfill", "run", "-t", "t", "--set", "n = n + 1", "--name", "inc", *FAST_FLAGS]
+    human = invoke(args, ec_db.url)
+    assert human.exit_code == 0, human.output
+    notice = " ".join(human.stderr.split())
+    text = " ".join(human.stdout.split())
+    assert "300 rows updated" in text
+    for out in (notice, text):
+        assert "mode: once (--set n = n + 1 reads n, which the backfill's own write changes" in out
+        assert "each row is updated exactly once, in key order, and not verified by a sweep" in out
+    assert "verified: false" in text and "verified: true" not in human.output
+    assert ec_conn.execute("SELECT n, count(*) FROM t GROUP BY n").fetchall() == [(1, 300)]
+    # Re-running the finished backfill reports it again, unverified, and changes nothing.
+    again = invoke([*args, "--json"], ec_db.url)
+    [done] = [json.loads(line) for line in again.output.splitlines()]
+    assert done["event"] == "done" and done["verified"] is False and done["mode"] == "once"
+    assert ec_conn.execute("SELECT n, count(*) FROM t GROUP BY n").fetchall() == [(1, 300)]
+
+
+def test_json_events_carry_the_mode(ec_db: Any, ec_conn: psycopg.Connection[Any]) -> None:
+    make_table(ec_conn, 100)
+    out = invoke(
+        ["backfill", "run", "-t", "items", "--set", "b = a * 2", "--json", *FAST_FLAGS], ec_db.url
+    )
+    events = [json.loads(line) for line in out.output.splitlines()]
+    assert events[0]["event"] == "start" and events[0]["mode"] == "converge"
+    assert "a sweep verifies every row" in events[0]["mode_reason"]
+    assert events[-1]["mode"] == "converge" and events[-1]["verified"] is True
+    human = invoke(["backfill", "run", "-t", "items", "--set", "b = a * 2", *FAST_FLAGS], ec_db.url)
+    assert "mode: converge; verified: true, stragglers fixed: 0" in " ".join(human.output.split())

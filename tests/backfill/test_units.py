@@ -85,6 +85,36 @@ def test_parse_assignment_rejects(text: str) -> None:
         parse_assignment(text)
 
 
+@pytest.mark.parametrize(
+    ("assignments", "where", "message"),
+    [
+        ({"n": "1) WHERE false; DELETE FROM victim; UPDATE t SET n = (1"}, None,
+         "--set n = '1) WHERE false; DELETE FROM victim; UPDATE t SET n = (1' closes a bracket"),
+        ({"n": "1; DELETE FROM victim"}, None, "contains ';'"),
+        ({"n": "1 -- rest"}, None, "contains a comment"),
+        ({"n": "1, m = 2"}, None, "is not one SQL expression"),
+        ({"n": "1"}, "true); DELETE FROM victim; SELECT (true", "--where 'true); DELETE"),
+        ({"n": "1"}, "n IS NULL) OR (true", "closes a bracket it did not open"),
+    ],
+)  # fmt: skip
+def test_spec_takes_exactly_one_expression_each(
+    assignments: dict[str, str], where: str | None, message: str
+) -> None:
+    with pytest.raises(BackfillInputError) as info:
+        BackfillSpec.build(table="t", assignments=assignments, where=where)
+    assert message in info.value.message
+    assert info.value.hint is not None and info.value.hint.endswith("nothing was run")
+    assert info.value.exit_code == 2
+
+
+def test_expressions_are_checked_before_connecting() -> None:
+    from expandcontract.backfill import run_backfill
+
+    unreachable = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
+    with pytest.raises(BackfillInputError, match="contains ';'"):
+        run_backfill(unreachable, table="t", assignments={"n": "1; DELETE FROM victim"})
+
+
 def test_spec_checksum_depends_on_every_part() -> None:
     base = {"table": "t", "assignments": {"b": "a"}, "where": None, "keys": None}
     a = BackfillSpec.build(**base)  # type: ignore[arg-type]
