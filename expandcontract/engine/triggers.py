@@ -131,9 +131,13 @@ def trigger_steps(
         not overwrite what the other version stored."""
         reads = referenced_columns(write.expression, set(names))
         columns = sorted(set(names.values()) if reads is None else {names[r] for r in reads})
-        out: list[sql.Composable] = [
-            sql.SQL("NEW.{c} IS DISTINCT FROM OLD.{c}").format(c=sql.Identifier(c)) for c in columns
-        ]
+        out: list[sql.Composable] = []
+        for c in columns:
+            distinct = sql.SQL("NEW.{c} IS DISTINCT FROM OLD.{c}").format(c=sql.Identifier(c))
+            if pending and c in marked:
+                # never computed on a pending row: only an assignment counts as a change
+                distinct = sql.SQL("(NOT {} AND {})").format(was_pending, distinct)
+            out.append(distinct)
         return out + [written(c) for c in columns if c in marked]
 
     def when(conditions: Sequence[sql.Composable], write: DualWrite) -> sql.Composed:
@@ -179,7 +183,7 @@ def trigger_steps(
     down_body: list[sql.Composable] = [
         when([insert, *changed(w, new_names)] if w.when == "always" else [insert], w) for w in downs
     ]
-    new_side: list[sql.Composable] = [_block(new_declare, down_body)]
+    new_side: list[sql.Composable] = []
     if pending:
         new_side.append(_set_pending(False))
     fill_for_new = [
@@ -197,6 +201,8 @@ def trigger_steps(
                 was_pending, guarded(old_declare, computed(fill_for_new))
             )
         )
+    # down reads the new version's row once it is complete
+    new_side.append(_block(new_declare, down_body))
 
     # Old-version writes: the new version's columns through up.
     first_time: list[sql.Composable] = [insert, was_pending] if pending else [insert]

@@ -20,6 +20,7 @@ from expandcontract.servers import AUTO_ORDER, PostgresServer, start_server
 from expandcontract.servers.container import docker_reason
 from expandcontract.verify import catalog
 from expandcontract.verify.base import Reference, apply_history, create_all, run_sql_file, seed
+from expandcontract.verify.derived import derivations
 from expandcontract.verify.inputs import UserCheck, as_metadata
 from expandcontract.verify.mapping import VersionMap, version_map
 from expandcontract.verify.phases import BEFORE, Walk, WalkState
@@ -285,6 +286,7 @@ class _Setup:
             old,
             new,
             vmap,
+            derivations(vmap, self.old_md, self.new_md),
             tracker,
             seeded,
             baseline,

@@ -142,7 +142,9 @@ def seed(
             for row, full in inserted:
                 key = tuple(full[c.name] for c in table.primary_key.columns)
                 keys[table.name].append(key)
-                tracker.wrote(table.name, key, Written("old", table.name, row, "seed"))
+                tracker.wrote(
+                    table.name, key, Written("old", table.name, row, "seed", inserted=True)
+                )
                 for column, value in full.items():
                     if value is not None:
                         factory.parents.setdefault((table.name, column), []).append(value)

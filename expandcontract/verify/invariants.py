@@ -4,19 +4,20 @@ contract; the backfill leaves no row unconverted."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import MetaData, Table
+from sqlalchemy import MetaData
 
 from expandcontract.operations.state import PENDING
 from expandcontract.verify.compare import same, show
-from expandcontract.verify.mapping import TableLink, VersionMap
-from expandcontract.verify.tracker import Key, Tracker
+from expandcontract.verify.derived import Derivation, ExpressionFailed, Schemas, evaluate
+from expandcontract.verify.mapping import VersionMap
+from expandcontract.verify.tracker import Key, Tracker, Written
 
 Snapshot = dict[str, dict[Key, dict[str, Any]]]
+Problem = tuple[str, str]  # the version that reads it wrong, what is wrong
 MAX_PROBLEMS = 20
 
 
@@ -83,8 +84,15 @@ def diff_snapshots(
     return problems
 
 
-def pending_rows(conn: psycopg.Connection[Any], schema: str) -> list[str]:
-    """Tables whose rows are still marked as needing their new-version values."""
+def pending_rows(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    derived: list[Derivation] | None = None,
+    schemas: Schemas | None = None,
+) -> list[str]:
+    """Tables whose rows are still marked as needing their new-version values, and why: an
+    ``up`` that fails on them (their data must be fixed, or ``up`` made total), or a backfill
+    that never wrote them."""
     problems = []
     tables = conn.execute(
         "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
@@ -93,6 +101,7 @@ def pending_rows(conn: psycopg.Connection[Any], schema: str) -> list[str]:
         " AND NOT a.attisdropped",
         (schema, PENDING),
     ).fetchall()
+    keys = pending_keys(conn, schema, schemas.old_md) if schemas is not None else {}
     for (table,) in tables:
         row = conn.execute(
             sql.SQL("SELECT count(*) FILTER (WHERE {}), count(*) FROM {}").format(
@@ -100,12 +109,36 @@ def pending_rows(conn: psycopg.Connection[Any], schema: str) -> list[str]:
             )
         ).fetchone()
         assert row is not None
-        if row[0]:
-            problems.append(
-                f"the backfill left {row[0]:,} of {row[1]:,} rows of {table} unconverted "
-                f"(still marked {PENDING}): the new version reads missing values for them"
+        if not row[0]:
+            continue
+        text = (
+            f"the backfill left {row[0]:,} of {row[1]:,} rows of {table} unconverted "
+            f"(still marked {PENDING}): the new version reads missing values for them"
+        )
+        cause = None
+        if schemas is not None and derived:
+            ups = [d for d in derived if d.source == "old" and d.old_table == table]
+            cause = _failing_up(conn, ups, sorted(keys.get(table, ()))[:MAX_PROBLEMS], schemas)
+        if cause is not None:
+            text += f". {cause}"
+        else:
+            text += (
+                "; a backfill must write every row (ec's dual-write trigger computes the new "
+                "version's values when a row is written)"
             )
+        problems.append(text)
     return problems
+
+
+def _failing_up(
+    conn: psycopg.Connection[Any], ups: list[Derivation], keys: list[Key], schemas: Schemas
+) -> str | None:
+    for d in ups:
+        try:
+            evaluate(conn, d, keys, schemas)
+        except ExpressionFailed as failed:
+            return failed.describe(schemas)
+    return None
 
 
 def pending_keys(
@@ -132,166 +165,140 @@ def cross_read(
     conn: psycopg.Connection[Any],
     vmap: VersionMap,
     tracker: Tracker,
+    derived: list[Derivation],
     *,
+    schemas: Schemas,
     exclude: dict[str, set[Key]] | None = None,
-    old_schema: str,
-    new_schema: str,
-    old_md: MetaData,
-    new_md: MetaData,
-) -> list[str]:
-    """Old-version rows as the new version reads them (``up``) and new-version rows as the old
-    version reads them (``down``)."""
-    problems: list[str] = []
+) -> list[Problem]:
+    """Rows one version wrote as the other version reads them: the same values in the columns
+    both share, and in each derived column the expression over the writer's row as it is now,
+    wherever the writer changed what the expression reads (or inserted the row)."""
     live = tracker.live()
-    for link in vmap.tables.values():
-        old_t, new_t = old_md.tables.get(link.old), new_md.tables.get(link.new)
-        if old_t is None or new_t is None:
-            continue
-        skip = (exclude or {}).get(link.old, set())
-        by_old = {
-            k: w
-            for (ident, k), w in live.items()
-            if ident == link.old and w.version == "old" and k not in skip
-        }
-        by_new = {
-            k: w for (ident, k), w in live.items() if ident == link.old and w.version == "new"
-        }
-        if by_old:
-            problems += _forward(conn, link, old_t, new_t, by_old, old_schema, new_schema)
-        if by_new:
-            problems += _backward(conn, link, old_t, new_t, by_new, old_schema, new_schema)
+    problems = _shared_columns(conn, vmap, live, schemas, exclude or {})
+    for d in derived:
         if len(problems) >= MAX_PROBLEMS:
             break
+        skip = (exclude or {}).get(d.old_table, set())
+        rows = {
+            k: w
+            for (ident, k), w in live.items()
+            if ident == d.old_table
+            and w.version == d.source
+            and k not in skip
+            and (w.inserted or d.reads_any(w.values))
+        }
+        if not rows:
+            continue
+        try:
+            results = evaluate(conn, d, list(rows), schemas)
+        except ExpressionFailed as failed:
+            problems.append((d.target, failed.describe(schemas)))
+            continue
+        for key, (want, got) in results.items():
+            if same(want, got):
+                continue
+            w = rows[key]
+            wrote = [c for c in sorted(d.reads or w.values) if c in w.values]
+            why = "inserted the row" if w.inserted else "updated the row"
+            if wrote:
+                why += ", writing " + ", ".join(f"{d.table(d.source)}.{c}" for c in wrote)
+            problems.append(
+                (
+                    d.target,
+                    f"the {d.target} version reads {d.name} = {show(got)} for row {key} written "
+                    f"by the {d.source} version; expected {show(want)} ({d.describe()}): the "
+                    f"derived column does not follow the {d.source} version's row (it {why})",
+                )
+            )
+            if len(problems) >= MAX_PROBLEMS:
+                break
     return problems[:MAX_PROBLEMS]
 
 
-def _expr(text: str) -> sql.Composable:
-    return sql.SQL("({})").format(sql.SQL(text))  # the migration's own, engine-validated SQL
-
-
-def _forward(
+def _shared_columns(
     conn: psycopg.Connection[Any],
-    link: TableLink,
-    old_t: Table,
-    new_t: Table,
-    rows: dict[Key, Any],
-    old_schema: str,
-    new_schema: str,
-) -> list[str]:
-    keys = list(rows)
-    pk_old = [c.name for c in old_t.primary_key.columns]
-    pk_new = [link.new_name(c) or c for c in pk_old]
-    # (new column, expected expression over the old row) for every column with a value to check
-    checks: list[tuple[str, sql.Composable, str]] = []
-    for c in link.columns:
-        if c.new in new_t.columns and c.old in old_t.columns:
-            expr = _expr(c.up) if c.up else sql.Identifier(c.old)
-            checks.append((c.new, expr, f"up: {c.up}" if c.up else f"old {c.old}"))
-    for name, up in link.added.items():
-        if name in new_t.columns and up is not None:
-            checks.append((name, _expr(up), f"up: {up}"))
-    if not checks:
-        return []
-    expected = _select(conn, old_schema, link.old, pk_old, [e for _, e, _ in checks], keys)
-    actual = _select(
-        conn, new_schema, link.new, pk_new, [sql.Identifier(n) for n, _, _ in checks], keys
-    )
-    return _mismatches(keys, expected, actual, checks, "old", link.old, "new", link.new)
-
-
-def _mismatches(
-    keys: list[Key],
-    expected: dict[Key, Any],
-    actual: dict[Key, Any],
-    checks: list[tuple[str, sql.Composable, str]],
-    writer: str,
-    written_table: str,
-    reader: str,
-    read_table: str,
-    also_fine: Callable[[Key, int], bool] | None = None,
-) -> list[str]:
-    """Rows ``writer`` wrote that ``reader`` misses or reads differently from ``expected``;
-    ``also_fine(key, i)`` may accept a value that differs."""
-    problems: list[str] = []
-    for key in keys:
-        if key not in actual:
-            problems.append(
-                f"row {written_table} {key} written by the {writer} version is missing in the "
-                f"{reader} version"
-            )
+    vmap: VersionMap,
+    live: dict[tuple[str, Key], Written],
+    schemas: Schemas,
+    exclude: dict[str, set[Key]],
+) -> list[Problem]:
+    """Every tracked row is there for both versions, with the same value in every column
+    they share (renamed or not)."""
+    problems: list[Problem] = []
+    for link in vmap.tables.values():
+        old_t, new_t = schemas.old_md.tables.get(link.old), schemas.new_md.tables.get(link.new)
+        if old_t is None or new_t is None:
             continue
-        if key not in expected:
+        rows = {
+            k: w
+            for (ident, k), w in live.items()
+            if ident == link.old and k not in exclude.get(link.old, set())
+        }
+        if not rows:
             continue
-        for i, (name, _, how) in enumerate(checks):
-            want, got = expected[key][i], actual[key][i]
-            if not same(want, got) and not (also_fine and also_fine(key, i)):
+        pairs = [
+            c
+            for c in link.columns
+            if not c.up and c.old in old_t.columns and c.new in new_t.columns
+        ]
+        pk_old = [c.name for c in old_t.primary_key.columns]
+        pk_new = [link.new_name(c) or c for c in pk_old]
+        keys = list(rows)
+        old_rows = _select(
+            conn, schemas.old, link.old, pk_old, [sql.Identifier(c.old) for c in pairs], keys
+        )
+        new_rows = _select(
+            conn, schemas.new, link.new, pk_new, [sql.Identifier(c.new) for c in pairs], keys
+        )
+        for key, w in rows.items():
+            reader, read_table = ("new", link.new) if w.version == "old" else ("old", link.old)
+            if key not in (new_rows if reader == "new" else old_rows):
                 problems.append(
-                    f"the {reader} version reads {read_table}.{name} = {show(got)} for row {key} "
-                    f"written by the {writer} version; expected {show(want)} ({how})"
+                    (
+                        reader,
+                        f"row {link.old if w.version == 'old' else link.new} {key} written by "
+                        f"the {w.version} version is missing in the {reader} version",
+                    )
                 )
-        if len(problems) >= MAX_PROBLEMS:
-            break
+                continue
+            if key not in old_rows or key not in new_rows:
+                continue
+            for i, c in enumerate(pairs):
+                old_value, new_value = old_rows[key][i], new_rows[key][i]
+                if not same(old_value, new_value):
+                    got, want = (
+                        (new_value, old_value) if reader == "new" else (old_value, new_value)
+                    )
+                    name = c.new if reader == "new" else c.old
+                    problems.append(
+                        (
+                            reader,
+                            f"the {reader} version reads {read_table}.{name} = {show(got)} for "
+                            f"row {key} written by the {w.version} version; expected "
+                            f"{show(want)} (the same column: {link.old}.{c.old} is "
+                            f"{link.new}.{c.new})",
+                        )
+                    )
+            if len(problems) >= MAX_PROBLEMS:
+                return problems
     return problems
-
-
-def _backward(
-    conn: psycopg.Connection[Any],
-    link: TableLink,
-    old_t: Table,
-    new_t: Table,
-    rows: dict[Key, Any],
-    old_schema: str,
-    new_schema: str,
-) -> list[str]:
-    keys = list(rows)
-    pk_new = [c.name for c in new_t.primary_key.columns]
-    pk_old = [link.old_name(c) or c for c in pk_new]
-    checks: list[tuple[str, sql.Composable, str]] = []
-    for c in link.columns:
-        if c.new in new_t.columns and c.old in old_t.columns:
-            expr = _expr(c.down) if c.down else sql.Identifier(c.new)
-            checks.append((c.old, expr, f"down: {c.down}" if c.down else f"new {c.new}"))
-    if not checks:
-        return []
-    expected = _select(conn, new_schema, link.new, pk_new, [e for _, e, _ in checks], keys)
-    actual = _select(
-        conn, old_schema, link.old, pk_old, [sql.Identifier(n) for n, _, _ in checks], keys
-    )
-    # Also consistent: the old value maps through `up` to what the new version stores (an
-    # update that rewrote a column with the value it already had does not recompute `down`).
-    ups = [c for c in link.columns if c.new in new_t.columns and c.old in old_t.columns]
-    through_up = _select(
-        conn,
-        old_schema,
-        link.old,
-        pk_old,
-        [_expr(c.up) if c.up else sql.Identifier(c.old) for c in ups],
-        keys,
-    )
-    stored = _select(conn, new_schema, link.new, pk_new, [sql.Identifier(c.new) for c in ups], keys)
-
-    def consistent_through_up(key: Key, i: int) -> bool:
-        return key in through_up and key in stored and same(through_up[key][i], stored[key][i])
-
-    return _mismatches(
-        keys, expected, actual, checks, "new", link.new, "old", link.old, consistent_through_up
-    )
 
 
 def lost_values(
     conn: psycopg.Connection[Any],
     vmap: VersionMap,
+    tracker: Tracker,
     *,
     exclude: dict[str, set[Key]] | None = None,
-    old_schema: str,
-    new_schema: str,
-    old_md: MetaData,
-    new_md: MetaData,
-) -> list[str]:
-    """A value the old version holds that the new version reads as NULL was lost in ``up``."""
-    problems: list[str] = []
+    schemas: Schemas,
+) -> list[Problem]:
+    """A column both versions see, NULL for one and a value for the other: a value the old
+    version holds that ``up`` lost, or - on a row the new version wrote - a value ``down``
+    made up for the new version's NULL."""
+    problems: list[Problem] = []
     for link in vmap.tables.values():
-        old_t, new_t = old_md.tables.get(link.old), new_md.tables.get(link.new)
+        old_t = schemas.old_md.tables.get(link.old)
+        new_t = schemas.new_md.tables.get(link.new)
         if old_t is None or new_t is None:
             continue
         pairs = [c for c in link.columns if c.old in old_t.columns and c.new in new_t.columns]
@@ -300,23 +307,45 @@ def lost_values(
         if not pairs:
             continue
         old_rows = _select(
-            conn, old_schema, link.old, pk_old, [sql.Identifier(c.old) for c in pairs], None
+            conn, schemas.old, link.old, pk_old, [sql.Identifier(c.old) for c in pairs], None
         )
         new_rows = _select(
-            conn, new_schema, link.new, pk_new, [sql.Identifier(c.new) for c in pairs], None
+            conn, schemas.new, link.new, pk_new, [sql.Identifier(c.new) for c in pairs], None
         )
         skip = (exclude or {}).get(link.old, set())
+        written_by_new = {
+            k
+            for (ident, k), w in tracker.live().items()
+            if ident == link.old and w.version == "new"
+        }
         for key, values in old_rows.items():
             now = new_rows.get(key)
             if now is None or key in skip:
                 continue
             for i, c in enumerate(pairs):
-                if values[i] is not None and now[i] is None:
+                if values[i] is None or now[i] is not None:
+                    continue
+                if key in written_by_new and c.up:
+                    down = c.down or c.new
                     problems.append(
-                        f"value lost: {link.old}.{c.old} = {show(values[i])} of row {key} reads as "
-                        f"NULL in the new version's {link.new}.{c.new}"
-                        + (f" (up: {c.up})" if c.up else "")
+                        (
+                            "old",
+                            f"the old version reads {link.old}.{c.old} = {show(values[i])} for "
+                            f"row {key}, where the new version wrote NULL to {link.new}.{c.new}: "
+                            f"down `{down}` makes up a value for NULL (least() and greatest() "
+                            f"skip NULLs); keep NULL as NULL, e.g. CASE WHEN ... ELSE {c.new} "
+                            "END",
+                        )
                     )
-                    if len(problems) >= MAX_PROBLEMS:
-                        return problems
+                else:
+                    problems.append(
+                        (
+                            "new",
+                            f"value lost: {link.old}.{c.old} = {show(values[i])} of row {key} "
+                            f"reads as NULL in the new version's {link.new}.{c.new}"
+                            + (f" (up: {c.up})" if c.up else ""),
+                        )
+                    )
+                if len(problems) >= MAX_PROBLEMS:
+                    return problems
     return problems

@@ -30,7 +30,8 @@ class TableLink:
     old: str
     new: str
     columns: list[ColumnLink] = dataclasses.field(default_factory=list)
-    added: dict[str, str | None] = dataclasses.field(default_factory=dict)  # new col -> up
+    added: dict[str, str | None] = dataclasses.field(default_factory=dict)  # new col -> fill
+    added_up: dict[str, str] = dataclasses.field(default_factory=dict)  # new col -> its `up`
     dropped: dict[str, str | None] = dataclasses.field(default_factory=dict)  # old col -> down
 
     def new_name(self, old_column: str) -> str | None:
@@ -91,6 +92,8 @@ def version_map(migration: Migration, old_columns: dict[str, list[str]]) -> Vers
             ]
         elif isinstance(op, AddColumn) and (link := table(op.table)):
             link.added[op.column.name] = op.fill
+            if op.up is not None:
+                link.added_up[op.column.name] = op.up
             added.setdefault(link.old, set()).add(op.column.name)
         elif isinstance(op, DropColumn) and (link := table(op.table)):
             gone = [c for c in link.columns if c.new == op.column]

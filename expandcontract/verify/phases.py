@@ -25,6 +25,8 @@ from expandcontract.engine.phases import BackfillFn
 from expandcontract.errors import ECError
 from expandcontract.servers.base import PostgresServer
 from expandcontract.verify import catalog, invariants
+from expandcontract.verify.across import read_across, write_across
+from expandcontract.verify.derived import Derivation, Schemas
 from expandcontract.verify.mapping import VersionMap
 from expandcontract.verify.report import Report
 from expandcontract.verify.static import check_crossing, check_version
@@ -51,6 +53,7 @@ class WalkState:
     old: AppVersion
     new: AppVersion
     vmap: VersionMap
+    derived: list[Derivation]  # columns one version computes from the other's row
     tracker: Tracker
     seeded: dict[str, dict[str, list[Key]]]  # version -> table -> keys
     baseline: set[tuple[str, str]]
@@ -139,17 +142,20 @@ class Walk:
             writers, self.s.seeded, self.s.seed + self._n, rounds=self.s.rounds, during=during
         )
         for w in writers:
-            for f in w.failures:
-                self.report.failed(phase, w.version, "dynamic", prefix + f.reason, f.statement)
-            if w.suppressed:
-                self.report.failed(
-                    phase, w.version, "dynamic", f"... and {w.suppressed} more distinct failures"
-                )
+            self._report_writes(phase, w, prefix=prefix)
             if not w.failures:
                 self.report.passed(
                     phase, w.version, "dynamic", f"{w.statements} statements succeeded"
                 )
         return failure
+
+    def _report_writes(self, phase: str, w: Writer, *, prefix: str = "", since: int = 0) -> None:
+        for f in w.failures[since:]:
+            self.report.failed(phase, w.version, "dynamic", prefix + f.reason, f.statement)
+        if w.suppressed and not since:
+            self.report.failed(
+                phase, w.version, "dynamic", f"... and {w.suppressed} more distinct failures"
+            )
 
     def user(self, phase: str, db: str, version: AppVersion) -> None:
         if version.check is None:
@@ -173,27 +179,54 @@ class Walk:
     def cross(self, phase: str, db: str, tracker: Tracker) -> None:
         with self.connect(db) as conn:
             try:
-                problems = self._cross(phase, conn, tracker)
-            except psycopg.Error as exc:
+                problems = read_across(
+                    conn,
+                    self.s.vmap,
+                    tracker,
+                    self.s.derived,
+                    self._schemas(),
+                    self.s.settings.schema,
+                    before_backfill=phase == AFTER_EXPAND,
+                    pending_reported=phase == DURING_BACKFILL,
+                )
+            except psycopg.Error as exc:  # e.g. a relation a failed phase left missing
                 problems = [
-                    "the migration's up/down expressions fail on rows one version wrote: "
-                    + str(exc).splitlines()[0]
+                    (
+                        "new",
+                        "could not read the rows both versions wrote: " + str(exc).splitlines()[0],
+                    )
                 ]
-        self.invariant(phase, problems, "old writes read by the new version and vice versa")
+        for version, problem in problems:
+            self.report.failed(phase, version, "invariants", problem)
+        if not problems:
+            self.report.passed(
+                phase, "new", "invariants", "old writes read by the new version and vice versa"
+            )
 
-    def _cross(self, phase: str, conn: psycopg.Connection[Any], tracker: Tracker) -> list[str]:
+    def _schemas(self) -> Schemas:
         s = self.s
-        schemas: dict[str, Any] = {
-            "old_schema": s.old.schema,
-            "new_schema": s.new.schema,
-            "old_md": s.old.metadata,
-            "new_md": s.new.metadata,
-        }
-        if phase == AFTER_EXPAND:  # before the backfill: only rows already converted count
-            schemas["exclude"] = invariants.pending_keys(conn, s.settings.schema, s.old.metadata)
-        problems = invariants.cross_read(conn, s.vmap, tracker, **schemas)
-        problems += invariants.lost_values(conn, s.vmap, **schemas)
-        return problems
+        return Schemas(s.old.schema, s.new.schema, s.old.metadata, s.new.metadata)
+
+    def cross_writes(self, phase: str, db: str, writers: list[Writer]) -> None:
+        """Each derived column, written by its reader and then through what it reads by the
+        other version (both live)."""
+        by_version = {w.version: w for w in writers}
+        seen = {w.version: len(w.failures) for w in writers}
+        outcome = write_across(
+            lambda: self.connect(db),
+            by_version,
+            self.s.derived,
+            self.s.seeded,
+            self._schemas(),
+            self.s.seed + self._n,
+        )
+        for w in writers:
+            self._report_writes(phase, w, since=seen[w.version])
+            w.engine.dispose()
+        for version, problem in outcome.problems:
+            self.report.failed(phase, version, "invariants", problem)
+        if not outcome.problems and outcome.exercised:
+            self.report.passed(phase, "new", "invariants", outcome.summary())
 
     def invariant(self, phase: str, problems: list[str], ok: str, version: str = "new") -> None:
         for problem in problems:
@@ -208,11 +241,11 @@ class Walk:
             for version in live:
                 self.static(phase, db, version, prefix=prefix if version.name == "old" else "")
             tracker = self.s.tracker.copy()
-            url = self.server.url_for(db)
-            writers = [v.writer(url, tracker, self.s.seed + self._n, phase) for v in live]
+            writers = self._writers(db, live, phase, tracker)
             self.dynamic(phase, writers, prefix=prefix)
             if len(live) == 2 and phase != AFTER_CONTRACT:  # contract removed the old columns
                 self.cross(phase, db, tracker)
+                self.cross_writes(phase, db, writers)
             for version in live:
                 self.user(phase, db, version)
         finally:
@@ -245,9 +278,29 @@ class Walk:
         finally:
             self.server.drop_database(work)
 
-    def _writers(self, work: str, live: list[AppVersion], phase: str) -> list[Writer]:
-        url = self.server.url_for(work)
-        return [v.writer(url, self.s.tracker, self.s.seed + self._n, phase) for v in live]
+    def _writers(
+        self,
+        db: str,
+        live: list[AppVersion],
+        phase: str,
+        tracker: Tracker | None = None,
+        *,
+        trigger: bool = False,
+    ) -> list[Writer]:
+        """Each live version's writer. Where ec's dual-write trigger runs (both versions live,
+        or ``trigger``: during contract), a write that one of the writer's derivations cannot
+        hold is explained."""
+        url = self.server.url_for(db)
+        writers = []
+        for v in live:
+            w = v.writer(url, tracker or self.s.tracker, self.s.seed + self._n, phase)
+            if len(live) == 2 or trigger:
+                other = self.s.new if v.name == "old" else self.s.old
+                w.derivations = [d for d in self.s.derived if d.source == v.name]
+                w.other_metadata = other.metadata
+                w.other_live = len(live) == 2
+            writers.append(w)
+        return writers
 
     def _walk(self, work: str, engine: Engine) -> None:
         s = self.s
@@ -272,7 +325,7 @@ class Walk:
         if failure is not None:
             return self.migration_failed("backfill", failure, work, [old, new])
         with self.connect(work) as conn:
-            pending = invariants.pending_rows(conn, s.settings.schema)
+            pending = invariants.pending_rows(conn, s.settings.schema, s.derived, self._schemas())
             old_after = invariants.snapshot(conn, old.schema, old.metadata)
         touched = self._touched({DURING_BACKFILL})
         changed = invariants.diff_snapshots(
@@ -301,12 +354,14 @@ class Walk:
         s = self.s
         with self.connect(work) as conn:
             new_before = invariants.snapshot(conn, s.new.schema, s.new.metadata)
+            # rows still pending (reported after the backfill): contract computes them now
+            pending = invariants.pending_keys(conn, s.settings.schema, s.old.metadata)
         prefix = ""
         if s.contract_before_switch:
             prefix = "contract ran while the old version is still live (before the switch); "
         failure = self.dynamic(
             DURING_CONTRACT,
-            self._writers(work, live, DURING_CONTRACT),
+            self._writers(work, live, DURING_CONTRACT, trigger=True),
             during=engine.complete,
             prefix=prefix,
         )
@@ -318,7 +373,8 @@ class Walk:
             self._renamed(new_before),
             self._renamed(new_after),
             what="lost across contract",
-            skip=self._touched({DURING_CONTRACT}),
+            skip=self._touched({DURING_CONTRACT})
+            | {(table, key) for table, keys in pending.items() for key in keys},
         )
         self.invariant(DURING_CONTRACT, lost, "nothing written by either version lost")
         self.snapshot(AFTER_CONTRACT, work)

@@ -15,6 +15,9 @@ class Written:
     table: str  # in that version's names
     values: dict[str, Any]  # in that version's names, as written
     phase: str
+    # the version inserted the row (then every column it reads was computed from its write);
+    # otherwise ``values`` holds the columns its updates changed
+    inserted: bool = False
 
 
 class Tracker:
@@ -30,6 +33,7 @@ class Tracker:
             previous = self.rows.get((identity, key))
             if previous is not None and previous.version == written.version:
                 written.values = {**previous.values, **written.values}
+                written.inserted = written.inserted or previous.inserted
             self.rows[(identity, key)] = written
             self.deleted.discard((identity, key))
 

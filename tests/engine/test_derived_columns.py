@@ -91,3 +91,20 @@ def test_inserts_by_each_version_are_derived(people: tuple[Session, Session]) ->
         ("Grace", "Hopper", "navy.mil")
     ]
     assert old.rows("SELECT display_name FROM people WHERE id = 3") == [("Alan Turing",)]
+
+
+def test_a_new_version_update_of_a_row_never_computed_keeps_the_rest(ec_db: EcDatabase) -> None:
+    """Before the backfill reached the row: the new app sets last_name only; first_name comes
+    from `up` first, then `down` rebuilds display_name from the completed row."""
+    with ec_db.connect() as conn:
+        conn.execute(
+            "CREATE TABLE people (id int PRIMARY KEY, display_name text, email text, note text)"
+        )
+        conn.execute("INSERT INTO people VALUES (1, 'John Smith', 'j@s.org', NULL)")
+    engine(ec_db.url).apply(migration("split", *SPLIT), through="expand")
+    old, new = Session(ec_db.url, None), Session(ec_db.url, "public_split")
+    new.run("UPDATE people SET last_name = 'Jones' WHERE id = 1")
+    assert old.rows("SELECT display_name FROM people") == [("John Jones",)]
+    assert new.rows("SELECT first_name, last_name, email_domain FROM people") == [
+        ("John", "Jones", "s.org")
+    ]
