@@ -99,13 +99,58 @@ class Settings:
         return cls(**kwargs)
 
     def require_database_url(self) -> str:
+        """The database URL, checked to be a connection string libpq can read (a usage
+        error otherwise, before anything connects)."""
         if not self.database_url:
             raise ConfigError(
                 "no database to work on",
                 "pass --database-url/-d, set EC_DATABASE_URL, or set database_url in "
                 "[tool.expandcontract] of pyproject.toml",
             )
+        check_database_url(self.database_url)
         return self.database_url
+
+
+_URL_SCHEME = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.\-]*)://", re.I)
+_POSTGRES_SCHEME = re.compile(r"^postgres(?:ql)?(?:\+[a-z0-9_]+)?$", re.I)
+_DSN_FORMS = (
+    "a URL such as postgresql://user@host:5432/dbname or key=value pairs such as "
+    "'host=localhost dbname=app user=me'"
+)
+
+
+def check_database_url(url: str) -> None:
+    """Raise ConfigError unless ``url`` is a PostgreSQL connection string libpq can parse."""
+    from urllib.parse import urlsplit
+
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    from expandcontract.dsn import display_dsn, to_psycopg
+
+    shown = display_dsn(url)
+
+    def invalid(reason: str) -> ConfigError:
+        return ConfigError(
+            f"the database URL is not a valid connection string: {reason} (got {shown})",
+            f"use {_DSN_FORMS}",
+        )
+
+    scheme = _URL_SCHEME.match(url)
+    if scheme and not _POSTGRES_SCHEME.match(scheme.group("scheme")):
+        raise invalid(f"{scheme.group('scheme')}:// is not a PostgreSQL URL scheme")
+    try:
+        if scheme:
+            urlsplit(url)  # as_version rewrites URLs: a malformed host (e.g. "[") must not pass
+        params = conninfo_to_dict(to_psycopg(url))
+    except (ProgrammingError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise invalid(reason) from None
+    # libpq reads the port only when it connects; a typo there is a usage error too.
+    # Several hosts carry several ports ("h1:5432,h2:5433").
+    for port in str(params.get("port") or "").split(","):
+        if port.strip() and not port.strip().isdigit():
+            raise invalid(f"port {port.strip()!r} is not a number")
 
 
 def _positive_int(value: object, name: str) -> int:

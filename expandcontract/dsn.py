@@ -31,26 +31,61 @@ def mask_dsn(text: str) -> str:
 
 # What ec adds to a user's DSN for its own sessions (selector.as_version): never shown back.
 _EC_OPTION = re.compile(r"\s*-c\s*expandcontract\.[a-z_]+=[^\s']*", re.I)
+# ``options=`` in a URL query (percent-encoded, ends at & or whitespace; punctuation that ends
+# a sentence around it stays in the sentence) and in key=value form (quoted or one word).
+_URL_OPTIONS = re.compile(
+    r"(?P<sep>[?&])options=(?P<value>[^&\s\"']*?)(?P<next>&?)(?=(?<=&)|[\"']|[:;,.)]?(?:\s|$))"
+)
+_KV_OPTIONS = re.compile(r"(?P<pre>^|\s+)options=(?P<value>'(?:[^'\\]|\\.)*'|[^\s']+)")
+
+
+def _strip_url_options(m: re.Match[str]) -> str:
+    sep, following = m.group("sep"), m.group("next")
+    value = _EC_OPTION.sub("", unquote(m.group("value"))).strip()
+    if value:
+        return f"{sep}options={quote(value)}{following}"
+    # Dropped: "?options=…&a=1" -> "?a=1", "&options=…&a=1" -> "&a=1", "?options=…" -> "".
+    return sep if following else ""
+
+
+def _strip_kv_options(m: re.Match[str]) -> str:
+    raw = m.group("value")
+    quoted = raw.startswith("'")
+    value = _EC_OPTION.sub("", raw[1:-1] if quoted else raw).strip()
+    if not value:
+        return ""
+    shown = f"'{value}'" if quoted or " " in value else value
+    return f"{m.group('pre')}options={shown}"
+
+
+def display_text(text: str) -> str:
+    """``text`` (a message, a log line or a bare DSN) as ec shows it: passwords masked and the
+    ``-c expandcontract.…`` options ec adds to its own sessions removed, in URL and key=value
+    form, wherever they appear."""
+    out = _URL_OPTIONS.sub(_strip_url_options, text)
+    out = _KV_OPTIONS.sub(_strip_kv_options, out)
+    return mask_dsn(out)
 
 
 def display_dsn(conninfo: str) -> str:
     """A connection string as the user wrote it, for messages: passwords masked and the
     ``-c expandcontract.…`` options ec added for its own sessions removed."""
-    from urllib.parse import unquote
+    return display_text(conninfo.strip()).strip()
 
-    text = conninfo
-    if "://" in text:
 
-        def strip(m: re.Match[str]) -> str:
-            value = _EC_OPTION.sub("", unquote(m.group(2))).strip()
-            return f"{m.group(1)}options={quote(value)}" if value else m.group(1)
+def user_of(conninfo: str) -> str:
+    """The role a connection string logs in as: its ``user``, else $PGUSER, else the OS user
+    (libpq's own rule; service files aside). Used to name the role in privilege hints."""
+    import getpass
+    import os
 
-        text = re.sub(r"([?&])options=([^&]*)", strip, text)
-        text = text.replace("?&", "?").rstrip("?&")
-    else:
-        text = _EC_OPTION.sub("", text)
-        text = re.sub(r"\s*\boptions=(''|'\s*')", "", text)
-    return mask_dsn(text.strip())
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        user = conninfo_to_dict(to_psycopg(conninfo)).get("user")
+    except Exception:
+        user = None
+    return str(user or os.environ.get("PGUSER") or getpass.getuser())
 
 
 def mask_secrets(text: str, secrets: list[str]) -> str:

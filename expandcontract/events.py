@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from expandcontract.dsn import mask_dsn
+from expandcontract.dsn import display_text
 
 log = logging.getLogger("expandcontract")
 
@@ -56,9 +56,9 @@ class StatementEvent:
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["event"] = "statement"
-        data["statement"] = mask_dsn(self.statement)
+        data["statement"] = display_text(self.statement)
         if self.error:
-            data["error"] = mask_dsn(self.error)
+            data["error"] = display_text(self.error)
         return data
 
 
@@ -75,9 +75,44 @@ def log_event(event: StatementEvent) -> None:
 
 
 class MaskingFilter(logging.Filter):
-    """Logging filter that masks DSN passwords in every record, whoever logged it."""
+    """Logging filter that masks DSN passwords (and drops ec's own session options from
+    connection strings) in every record, whoever logged it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask_dsn(record.getMessage())
+        record.msg = display_text(record.getMessage())
         record.args = None
+        return True
+
+
+def describe_event(data: dict[str, Any]) -> str | None:
+    """One sentence for a statement event that a user without ``-v`` should see while ec
+    works (a retry: ec is waiting, and why), or None for events the final result covers."""
+    if data.get("outcome") != "retry":
+        return None
+    error = str(data.get("error") or "").strip().splitlines()
+    blockers = data.get("blockers") or []
+    who = ", ".join(
+        f"pid {b.get('pid')} (user {b.get('user')}, {b.get('state') or 'unknown state'})"
+        for b in blockers
+        if isinstance(b, dict)
+    )
+    return (
+        f"step {data.get('step')!r}: attempt {data.get('attempts')} did not succeed "
+        f"({error[0] if error else data.get('sqlstate')}); retrying"
+        + (f"; blocked by {who}" if who else "")
+    )
+
+
+class HumanEvents(logging.Filter):
+    """Without ``-v``: statement events become one sentence (retries) or nothing (the error
+    ec raises already says what failed); other records pass unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = getattr(record, "ec_event", None)
+        if not isinstance(data, dict):
+            return True
+        sentence = describe_event(data)
+        if sentence is None:
+            return False
+        record.msg, record.args = sentence, None
         return True

@@ -20,6 +20,8 @@ from expandcontract.pytest_plugin import EcDatabase
 def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)  # no stray pyproject.toml settings
     monkeypatch.delenv("EC_DATABASE_URL", raising=False)
+    # Unreachable servers (127.0.0.1:1) are waited for up to retry_max_time: keep it short.
+    (tmp_path / "pyproject.toml").write_text('[tool.expandcontract]\nretry_max_time = "1s"\n')
 
     def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
@@ -89,7 +91,7 @@ def test_connection_error_is_one_line_with_the_password_masked(run) -> None:  # 
         assert "Hunter2Secret" not in result.output
         assert "ec:***@127.0.0.1:1/app" in result.output
         assert "Traceback" not in result.output
-    data = json.loads(run("status", "--json", "-d", url).output)
+    data = json.loads(run("status", "--json", "-d", url).stdout)
     assert data["ok"] is False and "cannot connect" in data["error"] and data["hint"]
 
 
@@ -125,3 +127,72 @@ def test_demo_json(run) -> None:  # type: ignore[no-untyped-def]
     assert data["migration"]["final_columns"] == ["id", "email_address", "status", "plan"]
     # The app was never stuck behind ec for much longer than one lock_timeout.
     assert data["app_query_max_wait_ms"] < data["lock_timeout_ms"] + 400
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "foo=bar",
+        "mysql://ec:Hunter2Secret@db/app",
+        "postgresql://ec@[bad/app",
+        "postgresql://ec@db:notaport/app",
+    ],
+)
+def test_bad_database_url_is_a_usage_error(run, url: str) -> None:  # type: ignore[no-untyped-def]
+    for args in (("status", "-d", url), ("status", "--json", "-d", url)):
+        result = run(*args)
+        assert result.exit_code == 2, result.output
+        assert "the database URL is not a valid connection string" in result.output
+        assert "internal error" not in result.output and "Traceback" not in result.output
+        assert "Hunter2Secret" not in result.output
+    assert json.loads(run("status", "--json", "-d", url).stdout)["hint"].startswith("use a URL")
+
+
+def test_several_hosts_in_one_url_are_still_a_valid_database_url(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("status", "-d", "postgresql://ec@127.0.0.1:1,127.0.0.1:2/app")
+    assert result.exit_code == 1 and "cannot connect" in result.output, result.output
+
+
+def test_hint_keeps_square_brackets(run) -> None:  # type: ignore[no-untyped-def]
+    """Rich read `[tool.expandcontract]` as markup and printed `database_url in  of`."""
+    result = run("status")
+    assert "set database_url in [tool.expandcontract] of pyproject.toml" in result.output
+
+
+def test_names_with_brackets_are_printed_as_written(run, ec_db: EcDatabase) -> None:  # type: ignore[no-untyped-def]
+    result = run("status", "-d", ec_db.url, "--ledger-schema", "led[ger]")
+    assert result.exit_code == 0, result.output
+    assert "ledger schema led[ger]" in result.output
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://ec:pw-123@127.0.0.1:1/app", "host=127.0.0.1 port=1 user=ec dbname=app"]
+)
+def test_errors_show_the_users_dsn_without_ecs_session_options(run, url: str) -> None:  # type: ignore[no-untyped-def]
+    Path("0001_m.yaml").write_text("operations:\n  - drop_table: {name: t}\n")  # in tmp_path
+    for args in (("status", "-d", url), ("plan", "0001_m.yaml", "-d", url)):
+        result = run(*args)
+        assert result.exit_code != 0
+        assert "expandcontract.version" not in result.output, result.output
+        assert "cannot connect" in result.output, result.output
+        assert "expandcontract.ec" not in result.output and "pw-123" not in result.output
+
+
+def test_init_reports_the_database_as_the_user_wrote_it(run, ec_db: EcDatabase) -> None:  # type: ignore[no-untyped-def]
+    from expandcontract.dsn import display_dsn
+
+    data = json.loads(run("init", "--json", "-d", ec_db.url).stdout)
+    assert data["database"] == display_dsn(ec_db.url)
+    assert "options" not in data["database"]
+
+
+def test_plan_prints_bracketed_table_names_verbatim(run, ec_db: EcDatabase) -> None:  # type: ignore[no-untyped-def]
+    with ec_db.connect() as conn:
+        conn.execute('CREATE TABLE "t[red]" (id int PRIMARY KEY)')
+    Path("0001_x.yaml").write_text(
+        "operations:\n  - add_column: {table: 't[red]', column: {name: x, type: int}}\n"
+    )
+    plan = run("plan", "0001_x.yaml", "-d", ec_db.url)
+    assert plan.exit_code == 0, plan.output
+    assert "add column t[red].x" in plan.output.replace("\n", " ").replace("│", " ")

@@ -78,3 +78,46 @@ def test_require_database_url_explains_where_to_set_it() -> None:
     with pytest.raises(ConfigError, match="no database") as info:
         Settings().require_database_url()
     assert "EC_DATABASE_URL" in str(info.value.hint)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pw@db:5432/app",
+        "postgres://u@db/app",
+        "postgresql+psycopg://u@db/app",
+        "postgresql://u@db1:5432,db2:5433/app?target_session_attrs=read-write",
+        "postgresql://u@[::1]:5432/app",
+        "postgresql:///app?host=/tmp/sock",
+        "host=db port=5432 dbname=app user=u",
+    ],
+)
+def test_database_urls_libpq_reads_are_accepted(url: str) -> None:
+    assert Settings(database_url=url).require_database_url() == url
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("not a url", 'missing "=" after "not"'),
+        ("foo=bar", 'invalid connection option "foo"'),
+        ("mysql://u@db/app", "mysql:// is not a PostgreSQL URL scheme"),
+        ("postgresql://u@[db/app", "Invalid IPv6 URL"),
+        ("postgresql://u@db:fivefour/app", "port 'fivefour' is not a number"),
+        ("host=db port=x", "port 'x' is not a number"),
+        ("postgresql://u@db/app?bogus=1", 'invalid URI query parameter: "bogus"'),
+    ],
+)
+def test_a_database_url_libpq_cannot_read_is_a_usage_error(url: str, reason: str) -> None:
+    with pytest.raises(
+        ConfigError, match="the database URL is not a valid connection string"
+    ) as info:
+        Settings(database_url=url).require_database_url()
+    assert reason in info.value.message and info.value.exit_code == 2
+    assert "postgresql://user@host:5432/dbname" in str(info.value.hint)
+
+
+def test_a_rejected_url_is_shown_with_its_password_masked() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings(database_url="mysql://u:Sup3rSecret@db/app").require_database_url()
+    assert "Sup3rSecret" not in info.value.message and "u:***@db" in info.value.message

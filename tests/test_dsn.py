@@ -75,3 +75,51 @@ def test_with_database_keeps_query_and_authority() -> None:
     assert with_database(url, "other") == "postgresql://postgres:@/other?host=/tmp/sock&port=5433"
     assert with_database("postgresql://u:p@h:1/a", "b c") == "postgresql://u:p@h:1/b%20c"
     assert "dbname=b" in with_database("host=h dbname=a", "b")
+
+
+# ec's own sessions carry `-c expandcontract.version=… -c expandcontract.ec=on` (as_version).
+@pytest.mark.parametrize(
+    ("user_dsn", "shown"),
+    [
+        ("postgresql://u:pw@h:5/db?sslmode=require", "postgresql://u:***@h:5/db?sslmode=require"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        (
+            "postgresql://u@h/db?options=-c%20search_path%3Dx",
+            "postgresql://u@h/db?options=-c%20search_path%3Dx",
+        ),
+        ("host=h password=pw dbname=x", "password=*** dbname=x host=h"),
+        ("host=h options='-c search_path=x'", "host=h options='-c search_path=x'"),
+    ],
+)
+def test_display_dsn_and_messages_leave_out_ecs_session_options(user_dsn: str, shown: str) -> None:
+    from expandcontract.dsn import display_dsn, display_text
+    from expandcontract.engine.selector import as_version
+
+    ours = as_version(user_dsn, "public_v2")
+    assert "expandcontract.version" in ours
+    assert display_dsn(ours) == shown
+    message = f"cannot connect to {ours}: connection refused; retry"
+    assert display_text(message) == f"cannot connect to {shown}: connection refused; retry"
+    assert display_text(f"error: {ours}") == f"error: {shown}"
+
+
+def test_user_of_follows_libpq() -> None:
+    from expandcontract.dsn import user_of
+
+    assert user_of("postgresql://alice@h/db") == "alice"
+    assert user_of("host=h user=bob") == "bob"
+
+
+def test_display_text_keeps_json_and_prose_intact() -> None:
+    import json
+
+    from expandcontract.dsn import display_text
+    from expandcontract.engine.selector import as_version
+
+    ours = as_version("postgresql://u@h/db?sslmode=require&application_name=x", "v2")
+    doc = json.dumps({"error": f"cannot connect to {ours}", "urls": [ours]}, indent=2)
+    shown = json.loads(display_text(doc))
+    assert shown["urls"] == ["postgresql://u@h/db?sslmode=require&application_name=x"]
+    assert display_text("Is it up? Yes & no.") == "Is it up? Yes & no."
+    first = "postgresql://u@h/db?options=-c%20expandcontract.version%3Dv2&sslmode=require"
+    assert display_text(first) == "postgresql://u@h/db?sslmode=require"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg import sql
 
@@ -35,10 +35,13 @@ from expandcontract.backfill.validate import Target, resolve
 from expandcontract.backfill.worker import application_name, worker_id
 from expandcontract.dsn import to_psycopg
 from expandcontract.ledger import Ledger
+from expandcontract.ledger.lock import RunLockLost
 from expandcontract.runner import SafeRunner
+from expandcontract.runner.reconnect import Reconnecting
 from expandcontract.runner.runner import Connection, connect
 
 _POLL_S = 0.25
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,40 +101,27 @@ def run_backfill(
     url = to_psycopg(url)
     store = Store(ledger_schema, name, worker_id())
     started = time.monotonic()
-    with connect(url, application_name=application_name(name)) as conn:
-        target = resolve(conn, spec, lock_timeout_ms=max(2000, settings.lock_timeout_ms))
+    # Every step of the setup is repeatable: a session lost on the way is replaced and the
+    # step run again (for up to reconnect_max_s).
+    session = Reconnecting(
+        url, application_name=application_name(name), budget_s=settings.reconnect_max_s
+    )
+    try:
+        target = session.run(
+            lambda conn: resolve(conn, spec, lock_timeout_ms=max(2000, settings.lock_timeout_ms))
+        )
         _ensure_ledger(url, ledger_schema)
-        total = estimate_rows(conn, target.table, target.oid)
-        with conn.transaction():
-            new = store.create_or_check(
-                conn, spec=spec.as_dict(), checksum=spec.checksum, table_schema=spec.schema,
-                table_name=spec.table, key=target.key.as_dict(), key_kind=target.key.kind,
-                migration_id=migration_id, total_estimate=total,
-            )  # fmt: skip
-            if new:
-                count = settings.workers * settings.ranges_per_worker if settings.workers > 1 else 1
-                store.add_ranges(
-                    conn,
-                    PHASE_BACKFILL,
-                    plan_ranges(conn, target.table, target.oid, target.key, count),
-                )
-            row = store.row(conn)
-            assert row is not None
-            if row["status"] == "done" and (row["verified"] or target.mode.once):
-                # Finished: nothing is run again (a once backfill must never apply twice).
-                done = _result(row, target, started, 0.0, settings.workers)
-                if on_progress is not None:
-                    on_progress({"event": "done", "name": name, **done.as_dict()})
-                return done
-            keep = "pause" if row["requested"] == "pause" else None
-            store.set_status(conn, "running", requested=keep, error=None)
-            conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET started_at = COALESCE(started_at, now()) WHERE name = %s"
-                ).format(store.t("backfills")),
-                (name,),
-            )
-        baseline = count_active(ProbeContext(conn, target.oid, application_name(name)))
+        total, new, row, baseline = session.run(
+            lambda conn: _register(conn, store, spec, target, settings, migration_id)
+        )
+    finally:
+        session.close()
+    if row["status"] == "done" and (row["verified"] or target.mode.once):
+        # Finished: nothing is run again (a once backfill must never apply twice).
+        done = _result(row, target, started, 0.0, settings.workers)
+        if on_progress is not None:
+            on_progress({"event": "done", "name": name, **done.as_dict()})
+        return done
     tracker = tracker or ProgressTracker(name, target.qualified, target.key.kind, total)
     if target.key.kind == "integer" and settings.workers == 1 and new:
         tracker.key_span = _key_span(url, target)
@@ -157,18 +147,15 @@ def run_backfill(
         verified = False
         # A once backfill has no sweep: re-evaluating its expressions would apply them again.
         if settings.verify and not target.mode.once:
-            with connect(url, application_name=application_name(name)) as conn:
-                sweep = _sweep_target(conn, target, settings.verify_by)
-                store.add_ranges(
-                    conn, PHASE_VERIFY, [(0, None) if sweep.key.is_ctid else (None, None)]
-                )
+            sweep = _once_connected(
+                url, name, settings, lambda conn: _add_sweep(conn, store, target, settings)
+            )
             emit("phase", {"phase": PHASE_VERIFY, "by": sweep.key.kind})
             throttled += coordinator.run_phase(PHASE_VERIFY, workers=1, target=sweep)
             verified = True
-        with connect(url, application_name=application_name(name)) as conn:
-            store.set_status(conn, "done", verified=verified, throttle_reason=None)
-            final = store.row(conn)
-        assert final is not None
+        final = _once_connected(
+            url, name, settings, lambda conn: _mark_done(conn, store, verified=verified)
+        )
         result = _result(final, target, started, throttled, settings.workers)
         emit("done", result.as_dict())
         return result
@@ -176,9 +163,14 @@ def run_backfill(
         _finish(url, store, "cancelled", exc.message, clear_request=True)
         emit("error", {"status": "cancelled", "error": exc.message})
         raise
+    except RunLockLost as exc:
+        # Another ec run may own the database now: write nothing more.
+        emit("error", {"status": "interrupted", "error": exc.message})
+        raise
     except BackfillFailed as exc:
-        _finish(url, store, "failed", exc.message)
-        emit("error", {"status": "failed", "error": exc.message})
+        status = getattr(exc, "status", "failed")
+        _finish(url, store, status, exc.message)
+        emit("error", {"status": status, "error": exc.message})
         raise
     except KeyboardInterrupt:
         _finish(url, store, "interrupted", "interrupted")
@@ -186,6 +178,43 @@ def run_backfill(
     finally:
         if metrics is not None:
             metrics.__exit__(None, None, None)
+
+
+def _register(
+    conn: Connection,
+    store: Store,
+    spec: BackfillSpec,
+    target: Target,
+    settings: BackfillSettings,
+    migration_id: int | None,
+) -> tuple[int, bool, dict[str, Any], int]:
+    """Create (or find) the backfill and its ranges, mark it running unless it is finished:
+    (rows estimate, new, its row, active sessions baseline). One transaction, repeatable."""
+    total = estimate_rows(conn, target.table, target.oid)
+    with conn.transaction():
+        new = store.create_or_check(
+            conn, spec=spec.as_dict(), checksum=spec.checksum, table_schema=spec.schema,
+            table_name=spec.table, key=target.key.as_dict(), key_kind=target.key.kind,
+            migration_id=migration_id, total_estimate=total,
+        )  # fmt: skip
+        if new:
+            count = settings.workers * settings.ranges_per_worker if settings.workers > 1 else 1
+            store.add_ranges(
+                conn, PHASE_BACKFILL, plan_ranges(conn, target.table, target.oid, target.key, count)
+            )
+        row = store.row(conn)
+        assert row is not None
+        if not (row["status"] == "done" and (row["verified"] or target.mode.once)):
+            keep = "pause" if row["requested"] == "pause" else None
+            store.set_status(conn, "running", requested=keep, error=None)
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET started_at = COALESCE(started_at, now()) WHERE name = %s"
+                ).format(store.t("backfills")),
+                (store.name,),
+            )
+    baseline = count_active(ProbeContext(conn, target.oid, application_name(store.name)))
+    return total, new, row, baseline
 
 
 def _key_span(url: str, target: Target) -> tuple[int, int] | None:
@@ -209,11 +238,39 @@ def _sweep_target(conn: Connection, target: Target, verify_by: str) -> Target:
     return dataclasses.replace(target, key=ctid, batch=dataclasses.replace(target.batch, key=ctid))
 
 
+def _once_connected(
+    url: str, name: str, settings: BackfillSettings, fn: Callable[[Connection], T]
+) -> T:
+    session = Reconnecting(
+        url, application_name=application_name(name), budget_s=settings.reconnect_max_s
+    )
+    try:
+        return session.run(fn)
+    finally:
+        session.close()
+
+
+def _add_sweep(
+    conn: Connection, store: Store, target: Target, settings: BackfillSettings
+) -> Target:
+    sweep = _sweep_target(conn, target, settings.verify_by)
+    store.add_ranges(conn, PHASE_VERIFY, [(0, None) if sweep.key.is_ctid else (None, None)])
+    return sweep
+
+
+def _mark_done(conn: Connection, store: Store, *, verified: bool) -> dict[str, Any]:
+    store.set_status(conn, "done", verified=verified, throttle_reason=None)
+    final = store.row(conn)
+    assert final is not None
+    return final
+
+
 def _finish(
     url: str, store: Store, status: str, error: str, *, clear_request: bool = False
 ) -> None:
     try:
-        with connect(url, application_name=application_name(store.name)) as conn:
+        # Short: reporting the original failure matters more than waiting for the server.
+        with connect(url, application_name=application_name(store.name), retry_s=5) as conn:
             extra: dict[str, Any] = {"error": error, "throttle_reason": None}
             if clear_request:
                 extra["requested"] = None

@@ -1,5 +1,7 @@
 """Status and control of backfills: ``backfill_status``, ``pause_backfill``,
-``resume_backfill``, ``cancel_backfill`` (flags in the ledger, read by every worker)."""
+``resume_backfill``, ``cancel_backfill`` (flags in the ledger, read by every worker).
+A backfill recorded ``running`` whose workers are gone (no live lease, no heartbeat for
+longer than a lease) is reported ``interrupted``, since when, and how to resume it."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from psycopg import sql
 from expandcontract.backfill.errors import BackfillInputError
 from expandcontract.backfill.store import Store
 from expandcontract.dsn import to_psycopg
+from expandcontract.ledger.liveness import INTERRUPTED, backfill_liveness, backfill_resume_hint
 from expandcontract.runner.runner import Connection, connect
 
 
@@ -37,6 +40,24 @@ def backfill_status(
         return out
 
 
+def _liveness(conn: Connection, store: Store) -> tuple[str, Any]:
+    """(status to show, last sign of life) of the backfill."""
+    heartbeats = conn.execute(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(format('%%I.backfills', %s::text))"
+        " AND attname = 'heartbeat_at' AND NOT attisdropped",
+        (store.schema,),
+    ).fetchone()
+    row = conn.execute(
+        sql.SQL("SELECT {} FROM {} b WHERE b.name = %s").format(
+            backfill_liveness(store.schema, heartbeats=heartbeats is not None),
+            store.t("backfills"),
+        ),
+        (store.name,),
+    ).fetchone()
+    assert row is not None
+    return str(row[0]), row[1]
+
+
 def _describe(conn: Connection, store: Store, row: Mapping[str, Any]) -> dict[str, Any]:
     ranges = conn.execute(
         sql.SQL(
@@ -45,9 +66,16 @@ def _describe(conn: Connection, store: Store, row: Mapping[str, Any]) -> dict[st
         ).format(store.t("backfill_ranges")),
         (store.name,),
     ).fetchall()
-    status = str(row["status"])
+    status, last_seen = _liveness(conn, store)
     if status == "running" and row["requested"] == "pause":
         status = "paused"
+    gone: dict[str, Any] = {}
+    if status == INTERRUPTED:
+        seen = last_seen.isoformat()
+        gone = {
+            "last_seen": seen,
+            "hint": backfill_resume_hint(store.name, row["spec"], row["migration_id"], seen),
+        }
     total = int(row["total_estimate"] or 0)
     scanned = int(row["rows_scanned"])
     return {
@@ -68,6 +96,7 @@ def _describe(conn: Connection, store: Store, row: Mapping[str, Any]) -> dict[st
         "throttle_s": int(row["throttle_ms"]) / 1000,
         "error": row["error"],
         "updated_at": row["updated_at"].isoformat(),
+        **gone,
         "ranges": [
             {
                 "phase": r[0],

@@ -1,9 +1,12 @@
 """Run a phase of a backfill with local workers (in-process for one, worker processes for
-several) and wait until every range of the phase is done, re-claiming expired leases."""
+several) and wait until every range of the phase is done, re-claiming expired leases. The
+polling session reconnects after a loss; while it waits, the coordinator renews the run's
+heartbeat and checks ec's run lock (``run_lock``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import queue
@@ -16,12 +19,19 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from expandcontract.backfill.errors import BackfillCancelled, BackfillFailed
+from expandcontract.backfill.interruptions import (
+    BackfillInterrupted,
+    check_run_lock,
+    connection_interrupted,
+    resume_hint,
+)
 from expandcontract.backfill.progress import Event
 from expandcontract.backfill.settings import BackfillSettings
 from expandcontract.backfill.store import Store, expire_dead_local_leases
 from expandcontract.backfill.validate import Target
-from expandcontract.backfill.worker import Worker, application_name, worker_id
-from expandcontract.runner.runner import connect
+from expandcontract.backfill.worker import Worker, coordinator_name, worker_id
+from expandcontract.runner.reconnect import ConnectionFailed, Reconnecting
+from expandcontract.runner.runner import Connection
 
 _POLL_S = 0.25
 
@@ -68,14 +78,25 @@ class Coordinator:
     def run_phase(
         self, phase: str, *, workers: int | None = None, target: Target | None = None
     ) -> float:
-        n = workers or self.settings.workers
+        try:
+            return self._run_phase(phase, workers or self.settings.workers, target)
+        except ConnectionFailed as exc:
+            spec = self.target.batch.spec.as_dict()
+            raise connection_interrupted(exc, self.name, spec) from None
+
+    def _run_phase(self, phase: str, n: int, target: Target | None) -> float:
         throttled = self._local_worker(phase, target) if n == 1 else self._processes(phase, n)
-        with connect(self.url, application_name=application_name(self.name)) as conn:
+        session = self._session()
+        last_beat = float("-inf")
+        try:
             while True:
-                expire_dead_local_leases(conn, self.store, socket.gethostname())
-                counts = self.store.phase_counts(conn, phase)
-                if self.store.requested(conn) == "stop":
-                    row = self.store.row(conn)
+                beat = time.monotonic() - last_beat >= self._beat_every_s()
+                counts, requested = session.run(
+                    functools.partial(self._poll, phase=phase, beat=beat)
+                )
+                last_beat = time.monotonic() if beat else last_beat
+                if requested == "stop":
+                    row = session.run(self.store.row)
                     raise BackfillFailed(
                         (row or {}).get("error") or "a worker of this backfill failed",
                         "fix the cause and re-run with the same name to resume",
@@ -86,6 +107,25 @@ class Coordinator:
                 if not counts.get("running"):
                     return throttled
                 time.sleep(_POLL_S)  # ranges held by live workers (possibly other hosts)
+        finally:
+            session.close()
+
+    def _session(self) -> Reconnecting:
+        return Reconnecting(
+            self.url, application_name=coordinator_name(self.name),
+            budget_s=self.settings.reconnect_max_s,
+        )  # fmt: skip
+
+    def _beat_every_s(self) -> float:
+        return max(0.5, self.settings.lease_s / 4)
+
+    def _poll(self, conn: Connection, phase: str, beat: bool) -> tuple[dict[str, int], str | None]:
+        """One look at the phase (repeatable after a lost connection)."""
+        check_run_lock(conn, self.settings.run_lock, before="the next range")
+        if beat:  # waiting on other hosts' ranges is being alive too
+            self.store.beat(conn, self.settings.lease_s)
+        expire_dead_local_leases(conn, self.store, socket.gethostname())
+        return self.store.phase_counts(conn, phase), self.store.requested(conn)
 
     def _processes(self, phase: str, n: int) -> float:
         fields = dataclasses.asdict(self.settings)
@@ -127,15 +167,25 @@ class Coordinator:
                 p.wait()
         failed = [p.returncode for p in procs if p.returncode and p.returncode > 0]
         if failed:
-            with connect(self.url, application_name=application_name(self.name)) as conn:
-                row = self.store.row(conn)
-                if row is not None and row["requested"] == "cancel":
-                    raise BackfillCancelled("the backfill was cancelled (ec backfill cancel)")
-                raise BackfillFailed(
-                    (row or {}).get("error") or f"{len(failed)} worker process(es) failed",
-                    "see the worker errors above; re-run with the same name to resume",
-                )
+            self._worker_failure(len(failed))
         return throttled
+
+    def _worker_failure(self, failed: int) -> None:
+        """Raise what stopped the worker processes, as they recorded it."""
+        session = self._session()
+        try:
+            row = session.run(self.store.row)
+            session.run(functools.partial(check_run_lock, run_lock=self.settings.run_lock))
+        finally:
+            session.close()
+        if row is not None and row["requested"] == "cancel":
+            raise BackfillCancelled("the backfill was cancelled (ec backfill cancel)")
+        error = (row or {}).get("error") or f"{failed} worker process(es) failed"
+        if row is not None and row["status"] == BackfillInterrupted.status:
+            raise BackfillInterrupted(error, resume_hint(self.name, row["spec"]))
+        raise BackfillFailed(
+            error, "see the worker errors above; re-run with the same name to resume"
+        )
 
 
 def _pump(stream: IO[str] | None, events: queue.Queue[Event | None]) -> None:

@@ -1,10 +1,12 @@
 """Work through one claimed range: throttle, size, run and checkpoint batches, recover from
-timeouts (split and retry), lost connections (reconnect, reload the committed cursor) and
-failing rows (bisect down to the one row and name its key)."""
+timeouts (split and retry), lost connections (reconnect for up to ``reconnect_max_s``, reload
+the committed cursor) and failing rows (bisect down to the one row and name its key). With
+``run_lock`` set, every batch first checks that ec's run lock is still held."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -14,13 +16,16 @@ import psycopg
 
 from expandcontract.backfill.batches import BatchOutcome, ctid_batch, keyset_batch
 from expandcontract.backfill.errors import BackfillFailed, BackfillRowError
+from expandcontract.backfill.interruptions import check_run_lock
 from expandcontract.backfill.settings import BackfillSettings
 from expandcontract.backfill.sizing import BatchSizer
 from expandcontract.backfill.statements import Bounds, Cursor, tid
 from expandcontract.backfill.store import Claim, Store
 from expandcontract.backfill.throttles import BlockingWatch, Governor, RateCap
 from expandcontract.backfill.validate import Target
-from expandcontract.dsn import mask_dsn
+from expandcontract.dsn import display_text
+from expandcontract.errors import ECError
+from expandcontract.runner.reconnect import Reconnecting
 from expandcontract.runner.runner import Connection
 
 Emit = Callable[[str, dict[str, Any]], None]
@@ -31,8 +36,16 @@ _ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 
 def _first_line(exc: BaseException) -> str:
-    text = mask_dsn(str(exc).strip())
+    text = display_text(str(exc).strip())
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+@dataclasses.dataclass
+class _Position:
+    """Where the range's next batch starts; ``reload`` after a lost connection."""
+
+    cursor: Cursor
+    reload: bool = False
 
 
 @dataclasses.dataclass
@@ -43,12 +56,12 @@ class RangeStats:
 
 
 class RangeRunner:
-    """One worker's batch loop; the connection factory lets it reconnect after a loss."""
+    """One worker's batch loop, on a session that reconnects after a loss."""
 
     def __init__(
         self,
         *,
-        connect: Callable[[], Connection],
+        session: Reconnecting,
         target: Target,
         store: Store,
         settings: BackfillSettings,
@@ -60,8 +73,7 @@ class RangeRunner:
         rows_per_page: float,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._connect = connect
-        self._conn: Connection | None = None
+        self.session = session
         self.target = target
         self.store = store
         self.settings = settings
@@ -74,16 +86,8 @@ class RangeRunner:
         self._sleep = sleep
         self._pending_throttle_ms = 0.0
 
-    @property
-    def conn(self) -> Connection:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = self._connect()
-        return self._conn
-
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self.session.close()
 
     def run(self, claim: Claim) -> RangeStats:
         stats = RangeStats()
@@ -122,15 +126,8 @@ class RangeRunner:
         return stats
 
     def _finish_range(self, claim: Claim) -> None:
-        """Mark the range done; a connection lost here is retried like a batch."""
-        for failures in range(1, self.settings.max_attempts + 1):
-            try:
-                self.store.finish_range(self.conn, claim)
-                return
-            except psycopg.OperationalError as exc:
-                self._give_up_after(failures, claim.cursor, exc)
-                self.close()
-                self._backoff(failures)
+        """Mark the range done (repeatable: the same UPDATE under our lease token)."""
+        self.session.run(lambda conn: self.store.finish_range(conn, claim))
 
     def _pace(self, outcome: BatchOutcome) -> None:
         delay = self.settings.nice_ratio * outcome.duration_ms / 1000
@@ -148,7 +145,11 @@ class RangeRunner:
             self._pending_throttle_ms += delay * 1000
             self.governor.throttled_s += delay
 
-    def _run_once(self, claim: Claim, cursor: Cursor, size: int, attempts: int) -> BatchOutcome:
+    def _run_once(
+        self, conn: Connection, claim: Claim, cursor: Cursor, size: int, attempts: int
+    ) -> BatchOutcome:
+        # Another ec run may have taken the lock: not one more batch (nor sweep batch) then.
+        check_run_lock(conn, self.settings.run_lock)
         common: dict[str, Any] = {
             "store": self.store,
             "lock_ms": self.settings.lock_timeout_ms,
@@ -162,10 +163,10 @@ class RangeRunner:
         try:
             if self.target.key.is_ctid:
                 return ctid_batch(
-                    self.conn, self.target.batch, claim, cursor, size,
+                    conn, self.target.batch, claim, cursor, size,
                     rows_per_page=self.rows_per_page, **common,
                 )  # fmt: skip
-            return keyset_batch(self.conn, self.target.batch, claim, cursor, size, **common)
+            return keyset_batch(conn, self.target.batch, claim, cursor, size, **common)
         finally:
             if self.watch is not None:
                 self.watch.stop()
@@ -175,39 +176,53 @@ class RangeRunner:
     ) -> tuple[BatchOutcome, Cursor, int | None]:
         failures = 0
         attempts = 0
+        at = _Position(cursor)
+
+        def lost(exc: BaseException, attempt: int) -> None:
+            at.reload = True  # the batch may or may not have committed: reload the cursor
+            self.emit("retry", {"error": _first_line(exc), "attempt": attempt,
+                                "reconnect": True})  # fmt: skip
+
         while True:
             attempts += 1
             size = self.sizer.size if ceiling is None else min(self.sizer.size, ceiling)
+            batch = functools.partial(self._batch_at, claim, at, size, attempts)
             try:
-                outcome = self._run_once(claim, cursor, size, attempts)
+                outcome = self.session.run(batch, on_retry=lost)
             except _ROW_ERRORS as exc:
                 if size > 1:
                     ceiling = max(1, size // 2)
                     self.emit("split", {"reason": "row error", "next_batch_size": ceiling,
                                         "error": _first_line(exc)})  # fmt: skip
                     continue
-                raise self._row_error(cursor, claim, exc) from None
+                raise self._row_error(at.cursor, claim, exc) from None
             except _TIMEOUTS as exc:
                 failures += 1
-                self._give_up_after(failures, cursor, exc)
+                self._give_up_after(failures, at.cursor, exc)
                 self.sizer.split()
                 self.emit("split", {"reason": type(exc).__name__, "error": _first_line(exc),
                                     "next_batch_size": self.sizer.size})  # fmt: skip
                 self._backoff(failures)
                 continue
             except (*_TRANSIENT, psycopg.OperationalError) as exc:
-                # A lost connection (pg_terminate_backend, failover): the batch may or may not
-                # have committed, so the committed cursor in the ledger is the truth.
+                # Deadlock, serialization failure, or a server-side error that left the
+                # session usable (lost sessions are retried by the session itself).
                 failures += 1
-                self._give_up_after(failures, cursor, exc)
+                self._give_up_after(failures, at.cursor, exc)
                 self.emit("retry", {"error": _first_line(exc), "attempt": failures})
                 self._backoff(failures)
-                if self.conn.broken or isinstance(exc, psycopg.OperationalError):
-                    self.close()
-                cursor = self.store.reload(self.conn, claim)
+                at.reload = True
                 continue
             self._pending_throttle_ms = 0.0
-            return outcome, (outcome.last if not outcome.done else cursor), ceiling
+            return outcome, (outcome.last if not outcome.done else at.cursor), ceiling
+
+    def _batch_at(
+        self, claim: Claim, at: _Position, size: int, attempts: int, conn: Connection
+    ) -> BatchOutcome:
+        if at.reload:
+            at.cursor = self.store.reload(conn, claim)
+            at.reload = False
+        return self._run_once(conn, claim, at.cursor, size, attempts)
 
     def _give_up_after(self, failures: int, cursor: Cursor, exc: BaseException) -> None:
         if failures >= self.settings.max_attempts:
@@ -234,15 +249,15 @@ class RangeRunner:
     def _failing_key(self, cursor: Cursor, claim: Claim) -> str:
         key = self.target.key
         try:
-            if self.conn.broken:
-                self.close()
             if key.is_ctid:
                 start = int(cursor) if isinstance(cursor, int) else int(claim.lo or 0)  # type: ignore[arg-type]
                 return f"on page {start} (ctid {tid(start)} .. {tid(start + 1)})"
             bounds = Bounds(cursor=cursor, lo=claim.lo, hi=claim.hi)
             params = {**self.target.batch.bound_params(bounds), "n": 1}
-            row = self.conn.execute(self.target.batch.boundary(bounds), params).fetchone()
-        except psycopg.Error:
+            row = self.session.run(
+                lambda conn: conn.execute(self.target.batch.boundary(bounds), params).fetchone()
+            )
+        except (psycopg.Error, ECError):
             return f"after key {cursor}"
         if row is None:
             return f"after key {cursor}"

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from expandcontract.dsn import mask_dsn
+from expandcontract.dsn import display_text
 
 Event = dict[str, Any]
 _RATE_ALPHA = 0.2
@@ -148,7 +148,7 @@ class JsonLines:
             self._write({"event": "progress", **self.tracker.snapshot()})
 
     def _write(self, event: Event) -> None:
-        self.stream.write(mask_dsn(json.dumps(event, default=str)) + "\n")
+        self.stream.write(display_text(json.dumps(event, default=str)) + "\n")
         self.stream.flush()
 
 

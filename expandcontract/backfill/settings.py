@@ -55,8 +55,22 @@ class BackfillSettings:
     # The sweep reads every page; by ctid (TID Range Scan, PG 14+) it is sequential and several
     # times cheaper than by key. "auto" = ctid where available, else keyset.
     verify_by: str = "auto"  # "auto" | "ctid" | "keyset"
+    # A lost connection or an unreachable server is retried (reconnect, capped jittered
+    # backoff) for this long, counted from the loss; then the run stops, resumable.
+    reconnect_max_s: float = 60.0
+    # ec's run lock as (classid, objid, pid) (ExclusiveRun.holder()): when set, every batch
+    # first checks that backend still holds it, and the run stops at once when it does not.
+    # A list or tuple (worker processes get it through JSON).
+    run_lock: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
+        if self.run_lock is not None:
+            lock = tuple(int(v) for v in self.run_lock)
+            if len(lock) != 3:
+                raise ConfigError(
+                    "invalid backfill setting: run_lock must be (classid, objid, pid)"
+                )
+            object.__setattr__(self, "run_lock", lock)
         checks: list[tuple[str, bool]] = [
             ("batch_target_ms must be > 0", self.batch_target_ms > 0),
             ("batch_min_rows must be >= 1", self.batch_min_rows >= 1),
@@ -70,6 +84,7 @@ class BackfillSettings:
             ("workers must be >= 1", self.workers >= 1),
             ("ranges_per_worker must be >= 1", self.ranges_per_worker >= 1),
             ("lease_s must be > 0", self.lease_s > 0),
+            ("reconnect_max_s must be >= 0", self.reconnect_max_s >= 0),
             ("nice_ratio must be >= 0", self.nice_ratio >= 0),
             (
                 "max_rows_per_second must be > 0",

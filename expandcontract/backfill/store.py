@@ -1,6 +1,8 @@
 """Backfill state in the ledger: the backfill row, its key ranges (work queue with leases)
 and one record per committed batch. The batch record and the range cursor are written by
-``commit_batch`` inside the batch's own transaction: a crash loses nothing and redoes nothing."""
+``commit_batch`` inside the batch's own transaction: a crash loses nothing and redoes nothing.
+A live run renews the backfill's heartbeat (claims, batches, throttle pauses, coordinator
+polls), so status can tell a running run from a gone one (see ledger/liveness.py)."""
 
 from __future__ import annotations
 
@@ -132,6 +134,8 @@ class Store:
             params.append(value)
         if status in ("done", "failed", "cancelled"):
             sets.append(sql.SQL("finished_at = now()"))
+        if status == "running":  # a (re)started run is alive now, whatever an old one left
+            sets.append(sql.SQL("heartbeat_at = now()"))
         conn.execute(
             sql.SQL("UPDATE {} SET {} WHERE name = %s").format(
                 self.t("backfills"), sql.SQL(", ").join(sets)
@@ -156,8 +160,12 @@ class Store:
         return None if row is None else row[0]
 
     # -- ranges: claim, checkpoint, finish -------------------------------------------------
-    def claim(self, conn: Connection, phase: str, lease_s: float) -> Claim | None:
-        token = str(uuid.uuid4())
+    def claim(
+        self, conn: Connection, phase: str, lease_s: float, *, token: str | None = None
+    ) -> Claim | None:
+        """Claim the next free range. Retrying with the same ``token`` after a lost reply
+        returns the range that attempt claimed (not a second one)."""
+        token = token or str(uuid.uuid4())
         row = conn.execute(
             sql.SQL(
                 "UPDATE {r} SET status = 'running', owner = %s, lease_token = %s,"
@@ -165,15 +173,27 @@ class Store:
                 " updated_at = now()"
                 " WHERE (backfill, phase, range_no) = (SELECT backfill, phase, range_no FROM {r}"
                 "  WHERE backfill = %s AND phase = %s AND (status = 'pending'"
-                "   OR (status = 'running' AND lease_expires < now()))"
-                "  ORDER BY range_no LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                "   OR (status = 'running' AND lease_expires < now())"
+                "   OR (status = 'running' AND lease_token = %s))"
+                "  ORDER BY lease_token = %s DESC NULLS LAST, range_no LIMIT 1"
+                "  FOR UPDATE SKIP LOCKED)"
                 " RETURNING range_no, lo, hi, cursor"
             ).format(r=self.t("backfill_ranges")),
-            (self.worker, token, lease_s, self.name, phase),
+            (self.worker, token, lease_s, self.name, phase, token, token),
         ).fetchone()
+        self.beat(conn, lease_s)
         if row is None:
             return None
         return Claim(phase, int(row[0]), row[1], row[2], row[3], token)
+
+    def beat(self, conn: Connection, lease_s: float) -> None:
+        """This run is alive and renews this at least every ``lease_s`` seconds."""
+        conn.execute(
+            sql.SQL("UPDATE {} SET heartbeat_at = now(), lease_s = %s WHERE name = %s").format(
+                self.t("backfills")
+            ),
+            (lease_s, self.name),
+        )
 
     def _range_where(self) -> sql.Composable:
         return sql.SQL("backfill = %s AND phase = %s AND range_no = %s AND lease_token = %s")
@@ -208,7 +228,8 @@ class Store:
             sql.SQL(
                 "UPDATE {} SET rows_done = rows_done + %s, rows_scanned = rows_scanned + %s,"
                 " batches = batches + %s, stragglers = stragglers + %s,"
-                " throttle_ms = throttle_ms + %s, cursor = %s, updated_at = now() WHERE name = %s"
+                " throttle_ms = throttle_ms + %s, cursor = %s, updated_at = now(),"
+                " heartbeat_at = now(), lease_s = %s WHERE name = %s"
             ).format(self.t("backfills")),
             (
                 rec.rows_updated,
@@ -217,6 +238,7 @@ class Store:
                 stragglers,
                 int(rec.throttle_ms),
                 _json(rec.to_key),
+                lease_s,
                 self.name,
             ),
         )
@@ -254,10 +276,10 @@ class Store:
                 raise LeaseLost(f"range {claim.range_no} was taken over by another worker")
             conn.execute(
                 sql.SQL(
-                    "UPDATE {} SET throttle_reason = %s WHERE name = %s"
-                    " AND throttle_reason IS DISTINCT FROM %s"
+                    "UPDATE {} SET throttle_reason = %s, heartbeat_at = now(), lease_s = %s"
+                    " WHERE name = %s"
                 ).format(self.t("backfills")),
-                (reason, self.name, reason),
+                (reason, lease_s, self.name),
             )
 
     def reload(self, conn: Connection, claim: Claim) -> Cursor:

@@ -16,6 +16,7 @@ from expandcontract.backfill.keys import KeyInfo, discover_key
 from expandcontract.backfill.modes import Mode, classify
 from expandcontract.backfill.spec import BackfillSpec
 from expandcontract.backfill.statements import BatchSql, Bounds, tid
+from expandcontract.errors import privilege_error
 from expandcontract.operations.expressions import expression_sql
 from expandcontract.runner.runner import Connection
 
@@ -152,6 +153,11 @@ def _explain_all(conn: Connection, table: sql.Composable, batch: BatchSql, lock_
                 "retry when the blocking session is done",
             ) from None
         except psycopg.Error as exc:
+            if conn.broken:
+                raise  # a lost session is not the user's input: the caller reconnects
+            denied = privilege_error(exc, doing=f"checking {what} on {spec.schema}.{spec.table}")
+            if denied is not None:
+                raise denied from None
             raise BackfillInputError(
                 f"{what} is not valid for {spec.schema}.{spec.table}: {_first_line(exc)}",
                 "expressions are SQL evaluated per row against the table's columns; nothing "

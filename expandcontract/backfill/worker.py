@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import socket
 import sys
+import uuid
 from typing import Any
 
 import psycopg
 
 from expandcontract.backfill.engine import Emit, RangeRunner, RangeStats
-from expandcontract.backfill.errors import BackfillCancelled, LeaseLost
+from expandcontract.backfill.errors import BackfillCancelled, BackfillInputError, LeaseLost
+from expandcontract.backfill.interruptions import connection_interrupted
 from expandcontract.backfill.ranges import table_size
 from expandcontract.backfill.settings import BackfillSettings
 from expandcontract.backfill.sizing import BatchSizer
@@ -38,11 +41,28 @@ from expandcontract.backfill.throttles import (
 )
 from expandcontract.backfill.validate import Target, resolve
 from expandcontract.dsn import to_psycopg
+from expandcontract.errors import ECError
+from expandcontract.ledger.lock import RunLockLost
+from expandcontract.runner.reconnect import ConnectionFailed, Reconnecting
 from expandcontract.runner.runner import Connection, connect
+
+# Give up on recording a stop that the database may not even be reachable for.
+_RELEASE_BUDGET_S = 5.0
 
 
 def application_name(name: str) -> str:
+    """The sessions that run batches (the blocking watch looks for these)."""
     return f"ec-backfill:{name}"[:63]
+
+
+def monitor_name(name: str) -> str:
+    """The worker's control session: claims, leases, heartbeats, throttle probes."""
+    return f"ec-backfill-monitor:{name}"[:63]
+
+
+def coordinator_name(name: str) -> str:
+    """The coordinator's session that polls a phase until every range is done."""
+    return f"ec-backfill-coord:{name}"[:63]
 
 
 def worker_id() -> str:
@@ -67,7 +87,7 @@ class Worker:
         self.target = target
         self.emit = emit
         self.store = Store(ledger_schema, name, worker_id())
-        self.monitor = self._new_conn()
+        self.monitor = self._session(monitor_name(name))
         self.watch = BlockingWatch(self.url, self.app) if settings.pause_on_blocking else None
         self.sessions: ActiveSessions | None = None
         self.baseline_sessions = baseline_sessions
@@ -75,12 +95,13 @@ class Worker:
         self.stats = RangeStats()
         self.throttled_s = 0.0
 
-    def _new_conn(self) -> Connection:
-        return connect(self.url, application_name=self.app)
+    def _session(self, app: str) -> Reconnecting:
+        return Reconnecting(self.url, application_name=app, budget_s=self.settings.reconnect_max_s)
 
     def signals(self) -> list[Signal]:
         s = self.settings
-        out: list[Signal] = [ManualPause(lambda: self.store.requested(self.monitor))]
+        # Read inside the governor's sample, which runs on the monitor session.
+        out: list[Signal] = [ManualPause(lambda: self.store.requested(self.monitor.conn))]
         if s.max_replica_lag_s is not None or s.lag_query:
             out.append(ReplicaLag(s.max_replica_lag_s or 0.0, s.lag_query))
         if self.watch is not None:
@@ -101,24 +122,39 @@ class Worker:
         return out
 
     def run(self, phase: str) -> RangeStats:
-        """Process ranges of ``phase`` until none can be claimed; returns this worker's totals."""
-        ctx = ProbeContext(self.monitor, self.target.oid, self.app)
+        """Process ranges of ``phase`` until none can be claimed; returns this worker's totals.
+        Stops with a resumable BackfillInterrupted if the database stays unreachable."""
+        try:
+            return self._run(phase)
+        except ConnectionFailed as exc:
+            raise connection_interrupted(exc, self.store.name, self._spec()) from None
+
+    def _spec(self) -> dict[str, Any]:
+        return self.target.batch.spec.as_dict()
+
+    def _run(self, phase: str) -> RangeStats:
+        monitor = self.monitor
         holder: dict[str, Any] = {}
 
         def heartbeat(reason: str | None) -> None:
             claim = holder.get("claim")
             if claim is not None:
-                self.store.heartbeat(self.monitor, claim, self.settings.lease_s, reason)
+                monitor.run(lambda c: self.store.heartbeat(c, claim, self.settings.lease_s, reason))
 
-        governor = Governor(self.signals(), ctx, self.settings, emit=self.emit, heartbeat=heartbeat)
+        ctx = ProbeContext(monitor.conn, self.target.oid, self.app)
+        governor = Governor(
+            self.signals(), ctx, self.settings, emit=self.emit, heartbeat=heartbeat,
+            session=monitor,
+        )  # fmt: skip
         rate = None
         if self.settings.max_rows_per_second:
             rate = RateCap(
-                self.settings.max_rows_per_second, lambda: self.store.active_workers(self.monitor)
+                self.settings.max_rows_per_second,
+                lambda: monitor.run(self.store.active_workers),
             )
-        reltuples, pages = table_size(self.monitor, self.target.oid)
+        reltuples, pages = monitor.run(lambda c: table_size(c, self.target.oid))
         runner = RangeRunner(
-            connect=self._new_conn,
+            session=self._session(self.app),
             target=self.target,
             store=self.store,
             settings=self.settings,
@@ -131,7 +167,13 @@ class Worker:
         )
         try:
             while True:
-                claim = self.store.claim(self.monitor, phase, self.settings.lease_s)
+                # One token for every try: a claim whose reply was lost is found again.
+                token = str(uuid.uuid4())
+                claim = monitor.run(
+                    functools.partial(
+                        self.store.claim, phase=phase, lease_s=self.settings.lease_s, token=token
+                    )
+                )
                 if claim is None:
                     break
                 holder["claim"] = claim
@@ -155,10 +197,11 @@ class Worker:
 
     def _release(self, claim: Claim) -> None:
         try:
-            if self.monitor.broken:
-                self.monitor = self._new_conn()
-            self.store.release(self.monitor, claim)
-        except psycopg.Error:
+            self.monitor.run(
+                lambda c: self.store.release(c, claim),
+                budget_s=min(_RELEASE_BUDGET_S, self.settings.reconnect_max_s),
+            )
+        except (psycopg.Error, ECError):
             return  # the lease expires by itself
 
     def close(self) -> None:
@@ -173,10 +216,21 @@ def _settings_from_json(text: str) -> BackfillSettings:
     return BackfillSettings(**data)
 
 
+def _load_target(store: Store, conn: Connection) -> Target:
+    row = store.row(conn)
+    if row is None:
+        raise BackfillInputError(f"no backfill named {store.name!r}")
+    try:
+        return resolve(conn, BackfillSpec.from_dict(row["spec"]))
+    except BackfillInputError:
+        if conn.broken:  # the session was lost while checking: not the spec's fault, retry
+            raise psycopg.OperationalError("the connection was lost while loading") from None
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     """Worker process: resolve the backfill from the ledger and work the given phase."""
     from expandcontract.backfill.errors import BackfillFailed
-    from expandcontract.errors import ECError
 
     parser = argparse.ArgumentParser(prog="python -m expandcontract.backfill")
     parser.add_argument("--ledger-schema", required=True)
@@ -195,12 +249,16 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"event": event, "worker": worker_id(), **data}, default=str), flush=True)
 
     store = Store(args.ledger_schema, args.name, worker_id())
-    with connect(to_psycopg(url), application_name=application_name(args.name)) as conn:
-        row = store.row(conn)
-        if row is None:
-            print(f"no backfill named {args.name!r}", file=sys.stderr)
-            return 2
-        target = resolve(conn, BackfillSpec.from_dict(row["spec"]))
+    session = Reconnecting(
+        url, application_name=monitor_name(args.name), budget_s=settings.reconnect_max_s
+    )
+    try:
+        target = session.run(functools.partial(_load_target, store))
+    except ECError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2 if isinstance(exc, BackfillInputError) else 1
+    finally:
+        session.close()
     worker = Worker(
         url, ledger_schema=args.ledger_schema, name=args.name, target=target,
         settings=settings, emit=emit, baseline_sessions=args.baseline_sessions,
@@ -209,10 +267,22 @@ def main(argv: list[str] | None = None) -> int:
         worker.run(args.phase)
     except BackfillCancelled:
         return 0
+    except RunLockLost as exc:
+        # Another ec run may be working now: write nothing more, just stop.
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
     except BackfillFailed as exc:
-        with connect(to_psycopg(url), application_name=application_name(args.name)) as conn:
-            store.set_status(conn, "failed", error=exc.message)
-            store.request(conn, "stop")
+        status = str(getattr(exc, "status", "failed"))
+        try:
+            with connect(
+                to_psycopg(url), application_name=monitor_name(args.name),
+                retry_s=min(_RELEASE_BUDGET_S, settings.reconnect_max_s),
+            ) as conn:  # fmt: skip
+                store.set_status(conn, status, error=exc.message)
+                if status == "failed":  # the other workers stop too; interruptions stop each
+                    store.request(conn, "stop")
+        except (psycopg.Error, ECError):
+            pass  # reporting the failure matters more than recording it
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     except ECError as exc:

@@ -53,10 +53,23 @@ def _parse_setting(text: str) -> tuple[str, Any]:
 
 
 def build_settings(settings: Settings, overrides: dict[str, Any]) -> BackfillSettings:
-    base: dict[str, Any] = {"lock_timeout_ms": settings.lock_timeout_ms}
+    base: dict[str, Any] = {
+        "lock_timeout_ms": settings.lock_timeout_ms,
+        "reconnect_max_s": settings.retry_max_ms / 1000,
+    }
     if settings.statement_timeout_ms != Settings().statement_timeout_ms:
         base["statement_timeout_ms"] = settings.statement_timeout_ms
     base.update({k: v for k, v in overrides.items() if v is not None})
+    defaults = BackfillSettings()
+    for key, value in base.items():
+        # A value of the wrong kind (lease_s=abc) says which setting, not a Python error.
+        default = getattr(defaults, key, None)
+        numeric = isinstance(default, int | float) and not isinstance(default, bool)
+        if numeric and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ConfigError(
+                f"invalid backfill setting {key}={value!r}: a number is expected",
+                f"e.g. --setting {key}={default}",
+            )
     try:
         return BackfillSettings(**base)
     except TypeError as exc:
@@ -216,7 +229,10 @@ def status_cmd(app: App, name: str | None) -> None:
         console.print(table)
         for b in rows:
             if b["error"]:
-                console.print(f"{b['name']}: {b['error']}")
+                console.print(f"{b['name']}: {b['error']}", markup=False)
+            if b.get("hint"):  # an interrupted run: since when, and how to resume it
+                seen = f" (last seen {b['last_seen']})" if b.get("last_seen") else ""
+                console.print(f"{b['name']}{seen}: {b['hint']}", markup=False)
 
     app.emit(data, render)
 

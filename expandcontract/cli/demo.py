@@ -13,6 +13,10 @@ from expandcontract.demo import run_demo
 @common_options
 def demo(app: App, server: str | None) -> None:
     """A short real tour on a throwaway PostgreSQL server (embedded by default)."""
-    say = (lambda _msg: None) if app.json else app.console.print
+
+    def say(message: str) -> None:
+        if not app.json:
+            app.console.print(message, markup=False)  # values from the database, verbatim
+
     summary = run_demo(server or app.settings.server, say=say)
     app.emit({"ok": True, **summary}, lambda console: None)

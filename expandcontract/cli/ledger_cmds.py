@@ -6,25 +6,26 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from expandcontract.cli.app import App, common_options
-from expandcontract.dsn import mask_dsn
+from expandcontract.dsn import display_dsn
 from expandcontract.ledger import ExclusiveRun, Ledger
 from expandcontract.runner import RetryPolicy, SafeRunner
 
 
-def open_ledger(app: App) -> tuple[SafeRunner, Ledger]:
+def open_ledger(app: App) -> tuple[str, SafeRunner, Ledger]:
     url = app.settings.require_database_url()
     runner = SafeRunner(url, policy=RetryPolicy.from_settings(app.settings))
-    return runner, Ledger(runner, app.settings.ledger_schema)
+    return url, runner, Ledger(runner, app.settings.ledger_schema)
 
 
 @click.command()
 @common_options
 def init(app: App) -> None:
     """Create (or upgrade) ec's ledger in the target database. Safe to run again."""
-    runner, ledger = open_ledger(app)
+    url, runner, ledger = open_ledger(app)
     with runner, ExclusiveRun(runner.conninfo, ledger.schema, "ec init"):
         before = ledger.version()
         applied = ledger.ensure()
@@ -35,16 +36,18 @@ def init(app: App) -> None:
         "previous_version": before,
         "version": after,
         "applied": applied,
-        "database": mask_dsn(runner.conninfo),
+        "database": display_dsn(url),
     }
 
     def render(console: Console) -> None:
         if not applied:
-            console.print(f"ledger {ledger.schema!r} is up to date (version {after})")
+            console.print(f"ledger {ledger.schema!r} is up to date (version {after})", markup=False)
         elif before is None:
-            console.print(f"created ledger {ledger.schema!r} (version {after})")
+            console.print(f"created ledger {ledger.schema!r} (version {after})", markup=False)
         else:
-            console.print(f"upgraded ledger {ledger.schema!r} from version {before} to {after}")
+            console.print(
+                f"upgraded ledger {ledger.schema!r} from version {before} to {after}", markup=False
+            )
 
     app.emit(data, render)
 
@@ -62,8 +65,9 @@ def status(app: App) -> None:
 
 def render_status(console: Console, data: dict[str, Any]) -> None:
     console.print(
-        f"database [bold]{data['database']}[/] (PostgreSQL {data['server_version']}), "
-        f"ledger schema [bold]{data['ledger_schema']}[/]",
+        f"database [bold]{escape(str(data['database']))}[/] "
+        f"(PostgreSQL {escape(str(data['server_version']))}), "
+        f"ledger schema [bold]{escape(str(data['ledger_schema']))}[/]",
         markup=True,
     )
     if not data["initialized"]:
@@ -72,9 +76,9 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
     console.print(f"ledger version {data['ledger_version']} (latest {data['ledger_latest']})")
     if data.get("migration"):
         console.print(
-            f"active migration [bold]{data['migration']}[/] in phase {data['phase']}: old version "
-            f"reads {data['old_schema']}, new version {data['new_schema']}; current is "
-            f"{data['current_schema']}",
+            f"active migration [bold]{escape(str(data['migration']))}[/] in phase "
+            f"{data['phase']}: old version reads {escape(str(data['old_schema']))}, new version "
+            f"{escape(str(data['new_schema']))}; current is {escape(str(data['current_schema']))}",
             markup=True,
         )
     if not data["migrations"]:
@@ -83,14 +87,15 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
         table = Table("migration", "schema", "phase", "active", "updated")
         for m in data["migrations"]:
             table.add_row(
-                m["name"], m["base_schema"], m["phase"], str(m["active"]), m["updated_at"]
+                *(
+                    escape(str(m[k]))
+                    for k in ("name", "base_schema", "phase", "active", "updated_at")
+                )
             )
         console.print(table)
     if data["backfills"]:
         table = Table("backfill", "table", "status", "rows", "batches", "verified")
         for b in data["backfills"]:
-            table.add_row(
-                b["name"], b["table"], b["status"], str(b["rows_done"]), str(b["batches"]),
-                str(b["verified"]),
-            )  # fmt: skip
+            table.add_row(*(escape(str(b[k])) for k in (
+                "name", "table", "status", "rows_done", "batches", "verified")))  # fmt: skip
         console.print(table)

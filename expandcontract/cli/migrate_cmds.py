@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from expandcontract.cli.app import App, common_options, format_option
 from expandcontract.config import Settings
-from expandcontract.engine.api import PHASE_ORDER, Engine
+from expandcontract.engine.api import ON_FAILURE, PHASE_ORDER, Engine
 from expandcontract.engine.migration import load
 from expandcontract.engine.plan import Plan
 
@@ -61,34 +63,37 @@ def render_sql(data: dict[str, Any], settings: Settings) -> str:
 
 def render_plan(console: Console, result: Plan, data: dict[str, Any]) -> None:
     console.print(
-        f"[bold]{result.migration}[/]: {result.old_schema} -> [bold]{result.version_schema}[/]",
+        f"[bold]{escape(result.migration)}[/]: {escape(result.old_schema)} -> "
+        f"[bold]{escape(result.version_schema)}[/]",
         markup=True,
     )
     for phase, steps in data["phases"].items():
         table = Table("step", "lock", "holds it", "txn", title=phase, title_justify="left")
         for step in steps:
             table.add_row(
-                step["description"],
-                step["lock"],
-                step["duration"],
+                escape(step["description"]),
+                escape(step["lock"]),
+                escape(step["duration"]),
                 "yes" if step["transactional"] else "no",
             )
         console.print(table)
         if phase == "expand" and result.backfills:
             for job in result.backfills:
-                console.print(f"backfill {job.table}: ~{job.estimated_rows:,} rows (estimate)")
+                console.print(
+                    f"backfill {job.table}: ~{job.estimated_rows:,} rows (estimate)", markup=False
+                )
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", markup=True)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", markup=True)
 
 
 def _render_summary(console: Console, data: dict[str, Any]) -> None:
     console.print(
-        f"migration [bold]{data['migration']}[/]: phase {data['phase']}, "
-        f"current version schema [bold]{data['current_schema']}[/]",
+        f"migration [bold]{escape(str(data['migration']))}[/]: phase {data['phase']}, "
+        f"current version schema [bold]{escape(str(data['current_schema']))}[/]",
         markup=True,
     )
     for phase, info in data.get("phases", {}).items():
-        console.print(f"  {phase}: {info['status']}")
+        console.print(f"  {phase}: {info['status']}", markup=False)
 
 
 @click.command()
@@ -100,11 +105,24 @@ def _render_summary(console: Console, data: dict[str, Any]) -> None:
     show_default=True,
     help="Run the phases up to and including this one.",
 )
+@click.option(
+    "--on-failure",
+    "on_failure",
+    type=click.Choice(ON_FAILURE),
+    default="stop",
+    show_default=True,
+    help="If expand or the backfill fails: stop (re-run to resume) or roll back at once.",
+)
 @common_options
-def apply(app: App, file: str, phase: str) -> None:
+def apply(app: App, file: str, phase: str, on_failure: str) -> None:
     """Apply a migration (default: expand + backfill, both versions live). Re-run to resume."""
     migration = load(file)
-    data = make_engine(app).apply(migration, through=phase)
+    app.next_action = (
+        "ec records every finished step: fix the cause, then run "
+        f"`ec apply {shlex.quote(file)}` again to continue from where it stopped, or undo with "
+        "`ec rollback` (`ec status` shows the state)"
+    )
+    data = make_engine(app).apply(migration, through=phase, on_failure=on_failure)
     app.emit({"ok": True, **data}, lambda console: _render_summary(console, data))
 
 
@@ -118,6 +136,10 @@ def apply(app: App, file: str, phase: str) -> None:
 @common_options
 def switch(app: App, back: bool, search_path: str | None) -> None:
     """Make the new version current (or, with --back, the old one), instantly."""
+    app.next_action = (
+        f"fix the cause, then run `ec switch{' --back' if back else ''}` again "
+        "(`ec status` shows which version is current)"
+    )
     data = make_engine(app).switch(back=back, search_path=search_path)
     app.emit({"ok": True, **data}, lambda console: _render_summary(console, data))
 
@@ -126,6 +148,10 @@ def switch(app: App, back: bool, search_path: str | None) -> None:
 @common_options
 def complete(app: App) -> None:
     """Contract the active migration: only once its backfill is verified."""
+    app.next_action = (
+        "fix the cause, then run `ec complete` again: it continues from the last finished step "
+        "(`ec status` shows the phase)"
+    )
     data = make_engine(app).complete()
     app.emit({"ok": True, **data}, lambda console: _render_summary(console, data))
 
@@ -134,5 +160,9 @@ def complete(app: App) -> None:
 @common_options
 def rollback(app: App) -> None:
     """Undo the active migration's expand; the old version's data stays intact."""
+    app.next_action = (
+        "fix the cause, then run `ec rollback` again: it continues from the last finished step "
+        "(`ec status` shows the phase)"
+    )
     data = make_engine(app).rollback()
     app.emit({"ok": True, **data}, lambda console: _render_summary(console, data))

@@ -3,14 +3,16 @@ complete, rollback, status. The CLI is a thin layer over these functions."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 from psycopg import sql
 
 from expandcontract.config import Settings
 from expandcontract.engine import versions
-from expandcontract.engine.backfill import pending_count, settle_pending
+from expandcontract.engine.backfill import current_run_lock, pending_count, settle_pending
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.phases import (
     BackfillFn,
@@ -24,6 +26,7 @@ from expandcontract.engine.selector import as_version
 from expandcontract.errors import ECError, LedgerBusy, LedgerError
 from expandcontract.events import EventSink, log_event
 from expandcontract.ledger import ExclusiveRun, Ledger, MigrationRecord
+from expandcontract.ledger.lock import RunLockLost
 from expandcontract.runner import RetryPolicy, SafeRunner
 
 PHASE_ORDER = ("expand", "backfill", "switch", "contract")
@@ -63,6 +66,22 @@ class Engine:
             policy=RetryPolicy.from_settings(self.settings),
             sink=self.sink,
         )
+
+    @contextlib.contextmanager
+    def _exclusive(self, command: str) -> Iterator[SafeRunner]:
+        """The runner of a command that changes the database, holding ec's run lock. Before
+        every step (and every batch of the backfill) ec checks that it still holds it: a lost
+        lock stops the run at once, since another run may own the database now."""
+        with (
+            self._runner() as runner,
+            ExclusiveRun(runner.conninfo, self.settings.ledger_schema, command) as run,
+        ):
+            runner.guard = run.check
+            token = current_run_lock.set(run.holder())
+            try:
+                yield runner
+            finally:
+                current_run_lock.reset(token)
 
     # -- planning ----------------------------------------------------------------------------
     def plan(self, migration: Migration) -> Plan:
@@ -109,10 +128,7 @@ class Engine:
             raise MigrationError(
                 f"unknown --on-failure {on_failure!r}", f"one of {', '.join(ON_FAILURE)}"
             )
-        with (
-            self._runner() as runner,
-            ExclusiveRun(runner.conninfo, self.settings.ledger_schema, "ec apply"),
-        ):
+        with self._exclusive("ec apply") as runner:
             ledger = Ledger(runner, self.settings.ledger_schema)
             try:
                 record, plan = self._start_or_resume(runner, ledger, migration)
@@ -136,7 +152,7 @@ class Engine:
                 if "backfill" in wanted and not _done(ledger.phases(record.id), "backfill"):
                     self._backfill(ledger, record, plan)
             except ECError as exc:
-                if on_failure != "rollback" or isinstance(exc, LedgerBusy):
+                if on_failure != "rollback" or isinstance(exc, LedgerBusy | RunLockLost):
                     raise
                 self._undo(runner, ledger, record, plan)
                 raise MigrationError(
@@ -263,6 +279,18 @@ class Engine:
                 raise explained(exc, "contract", where) from exc
 
     # -- the other commands --------------------------------------------------------------------
+    def _existing_ledger(self, runner: SafeRunner) -> Ledger:
+        """The ledger, upgraded if needed; never created by a command that needs a migration."""
+        ledger = Ledger(runner, self.settings.ledger_schema)
+        if ledger.version() is None:
+            raise MigrationError(
+                f"no active migration on schema {self.schema!r} (this database has no ec "
+                f"ledger in schema {self.settings.ledger_schema!r})",
+                "start one with `ec apply FILE`; check --database-url and --ledger-schema",
+            )
+        ledger.ensure()
+        return ledger
+
     def active(self, ledger: Ledger) -> tuple[MigrationRecord, Plan]:
         record = ledger.active_migration(self.schema)
         if record is None:
@@ -272,16 +300,15 @@ class Engine:
         return record, self._stored_plan(ledger.runner, ledger, record)
 
     def switch(self, *, back: bool = False, search_path: str | None = None) -> dict[str, Any]:
-        with (
-            self._runner() as runner,
-            ExclusiveRun(runner.conninfo, self.settings.ledger_schema, "ec switch"),
-        ):
-            ledger = Ledger(runner, self.settings.ledger_schema)
-            ledger.ensure()
+        with self._exclusive("ec switch") as runner:
+            ledger = self._existing_ledger(runner)
             record, _ = self.active(ledger)
             phases = ledger.phases(record.id)
             if not _done(phases, "expand"):
-                raise MigrationError(f"migration {record.name!r} has not finished expand")
+                raise MigrationError(
+                    f"migration {record.name!r} has not finished expand",
+                    "run `ec apply` with its file to finish expand, or `ec rollback`",
+                )
             if back and "contract" in phases:
                 raise MigrationError(
                     f"migration {record.name!r} has started contracting: the old version's "
@@ -292,23 +319,15 @@ class Engine:
             return self._summary(ledger, record)
 
     def complete(self) -> dict[str, Any]:
-        with (
-            self._runner() as runner,
-            ExclusiveRun(runner.conninfo, self.settings.ledger_schema, "ec complete"),
-        ):
-            ledger = Ledger(runner, self.settings.ledger_schema)
-            ledger.ensure()
+        with self._exclusive("ec complete") as runner:
+            ledger = self._existing_ledger(runner)
             record, plan = self.active(ledger)
             self._contract(ledger, record, plan)
             return self._summary(ledger, record)
 
     def rollback(self) -> dict[str, Any]:
-        with (
-            self._runner() as runner,
-            ExclusiveRun(runner.conninfo, self.settings.ledger_schema, "ec rollback"),
-        ):
-            ledger = Ledger(runner, self.settings.ledger_schema)
-            ledger.ensure()
+        with self._exclusive("ec rollback") as runner:
+            ledger = self._existing_ledger(runner)
             record, plan = self.active(ledger)
             phases = ledger.phases(record.id)
             if phases.get("contract", {}).get("status") in ("running", "done", "failed"):

@@ -14,6 +14,8 @@ as the old version converts it on the spot, so `ec apply` again only has to re-c
 
 from __future__ import annotations
 
+import dataclasses
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
@@ -36,6 +38,11 @@ from expandcontract.operations.state import PENDING
 from expandcontract.runner import RetryPolicy, SafeRunner, Step
 
 _LISTED = 10  # rows named in the message; `ec status` shows the count
+# ec's run lock (classid, objid, pid) while an engine command holds it: the backfill's workers
+# check it before every batch (set by Engine._exclusive).
+current_run_lock: ContextVar[tuple[int, int, int] | None] = ContextVar(
+    "expandcontract_run_lock", default=None
+)
 
 
 class PendingRows(ECError):
@@ -59,6 +66,11 @@ def table_backfill(
         # The backfill touches rows as the OLD version: the trigger then computes the new
         # columns from up. Declared explicitly, whatever the database's default search_path.
         session = as_version(url, record.old_schema or job.schema)
+        tuned = dataclasses.replace(
+            tuning or BackfillSettings(),
+            run_lock=current_run_lock.get(),
+            reconnect_max_s=settings.retry_max_ms / 1000,
+        )
         result = run_backfill(
             session,
             table=job.table,
@@ -66,7 +78,7 @@ def table_backfill(
             assignments={PENDING: "false"},
             where=sql.Identifier(PENDING).as_string(None),
             name=backfill_name(job, record),
-            settings=tuning or BackfillSettings(),
+            settings=tuned,
             migration_id=record.id,
             ledger_schema=settings.ledger_schema,
         )

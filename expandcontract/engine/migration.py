@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -92,9 +92,34 @@ def from_spec(data: Any, *, default_name: str) -> Migration:
     return Migration(str(name), operations, version_schema)
 
 
+class DuplicateKey(yaml.MarkedYAMLError):
+    """A mapping repeats a key: YAML and JSON parsers keep the last value silently."""
+
+
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads `on:`, `off:`, `yes:`, `no:` as booleans; migration files mean words
-    (`sql: {on: contract}`), so only true/false are booleans here."""
+    (`sql: {on: contract}`), so only true/false are booleans here. A repeated key in one
+    mapping is an error, not "last one wins"."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` then a key of its own overrides on purpose
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = first_seen.setdefault(key, key_node.start_mark)
+            except TypeError:
+                continue  # an unhashable key: SafeLoader reports it
+            if earlier is not key_node.start_mark:
+                raise DuplicateKey(
+                    None,
+                    None,
+                    f"key {key!r} appears twice in one mapping (first on line "
+                    f"{earlier.line + 1}); only one value can apply",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -106,14 +131,67 @@ _Loader.add_implicit_resolver(
 )
 
 
+class _RepeatedJsonKey(Exception):
+    pass
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = [key for key in dict.fromkeys(keys) if keys.count(key) > 1]
+    if repeated:
+        raise _RepeatedJsonKey(repeated[0])
+    return dict(pairs)
+
+
+def parse_text(text: str, *, source: str, json_format: bool) -> Any:
+    """The data of a migration file's text (YAML, or JSON when ``json_format``), with every
+    syntax error and repeated key reported as MigrationInvalid naming ``source`` and, where
+    known, the line and column (``"<source>, line L, column C: …"``)."""
+    if json_format:
+        try:
+            return json.loads(text, object_pairs_hook=_unique_object)
+        except json.JSONDecodeError as exc:
+            raise MigrationInvalid(
+                f"{source}, line {exc.lineno}, column {exc.colno}: not valid JSON: {exc.msg}"
+            ) from None
+        except _RepeatedJsonKey as exc:
+            # json gives no positions; YAML reads this JSON too and finds the key's line.
+            try:
+                yaml.load(text, Loader=_Loader)
+            except DuplicateKey as located:
+                _raise_yaml_error(located, source)
+            except yaml.YAMLError:
+                pass
+            raise MigrationInvalid(
+                f"{source}: key {exc.args[0]!r} appears twice in one JSON object; "
+                "only one value can apply",
+                "remove one of them",
+            ) from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        _raise_yaml_error(exc, source)
+    except yaml.YAMLError as exc:
+        raise MigrationInvalid(f"{source} is not valid YAML: {exc}") from None
+
+
+def _raise_yaml_error(exc: yaml.MarkedYAMLError, source: str) -> NoReturn:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
+    hint = "remove one of them" if isinstance(exc, DuplicateKey) else None
+    raise MigrationInvalid(f"{where}: {exc.problem}", hint) from None
+
+
 def load(path: str | Path) -> Migration:
     path = Path(path)
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MigrationInvalid(f"cannot read migration file {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(raw) if path.suffix == ".json" else yaml.load(raw, Loader=_Loader)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise MigrationInvalid(f"{path} is not valid {path.suffix[1:] or 'YAML'}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise MigrationInvalid(
+            f"migration file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})",
+            "save it as UTF-8",
+        ) from None
+    data = parse_text(raw, source=str(path), json_format=path.suffix == ".json")
     return from_spec(data, default_name=path.stem)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from expandcontract.engine.plan import BackfillJob, Plan
 from expandcontract.errors import ECError
 from expandcontract.ledger import Ledger, MigrationRecord
+from expandcontract.ledger.lock import RunLockLost
 from expandcontract.operations.base import PlannedStep
 from expandcontract.runner import Step
 
@@ -83,6 +84,8 @@ def run_steps(
             if before_step is not None:
                 before_step(phase, planned)
             ledger.run_step(record.id, phase, planned.key, to_step(planned))
+        except RunLockLost:
+            raise  # another ec run may own the database now: write nothing more
         except ECError as exc:
             ledger.set_phase(record.id, phase, "failed", error=exc.message)
             where = f"step {number} of {len(steps)} ({planned.description})"
@@ -98,6 +101,8 @@ def run_backfills(
     for job in plan.backfills:
         try:
             backfill(job, record)
+        except RunLockLost:
+            raise
         except ECError as exc:
             ledger.set_phase(record.id, "backfill", "failed", error=exc.message)
             raise explained(exc, "backfill", f"table {job.schema}.{job.table}") from exc

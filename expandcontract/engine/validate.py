@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from expandcontract.engine.context import REFERENCE, PhaseContext
+from expandcontract.errors import privilege_error
 from expandcontract.operations import AddColumn, AlterColumn, CreateIndex, CreateTable, DropColumn
 from expandcontract.operations.base import MigrationInvalid, Operation
 from expandcontract.operations.columns import ColumnSpec
@@ -280,6 +281,9 @@ def _is_fast_default(conn: Connection, type_: str, default: str, where: str) -> 
     except _Rollback as result:
         return bool(result.args[0])
     except psycopg.Error as exc:
+        denied = privilege_error(exc, doing=f"{where}: checking default {default!r}")
+        if denied is not None:
+            raise denied from exc
         raise MigrationInvalid(
             f"{where}: default {default!r} is not valid for {type_}: "
             f"{(exc.diag.message_primary or str(exc)).strip()}"

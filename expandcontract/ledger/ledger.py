@@ -15,7 +15,8 @@ from psycopg.types.json import Jsonb
 
 from expandcontract import __version__
 from expandcontract.errors import LedgerError
-from expandcontract.ledger.schema import LATEST, VERSIONS
+from expandcontract.ledger.report import ledger_status
+from expandcontract.ledger.schema import LATEST, VERSIONS, read_version
 from expandcontract.runner import SafeRunner, Step
 from expandcontract.runner.runner import Connection, StepResult
 
@@ -43,7 +44,12 @@ class MigrationRecord:
 
 
 class Ledger:
-    """The ledger of one database, living in its own schema (default ``expandcontract``)."""
+    """The ledger of one database, living in its own schema (default ``expandcontract``).
+
+    Every read and write survives a lost session (the runner reconnects within its retry
+    budget): reads and idempotent writes are simply repeated; a new migration's INSERT is
+    not repeated if its lost COMMIT did happen.
+    """
 
     def __init__(self, runner: SafeRunner, schema: str = "expandcontract") -> None:
         self.runner = runner
@@ -56,7 +62,7 @@ class Ledger:
     # -- install / upgrade -----------------------------------------------------------------
     def version(self) -> int | None:
         """The installed ledger version, or None when there is no ledger yet."""
-        return _read_version(self.runner.conn, self.schema)
+        return self.runner.retrying(lambda conn: read_version(conn, self.schema))
 
     def ensure(self, target: int = LATEST) -> list[int]:
         """Install or upgrade the ledger to ``target``; idempotent and safe to race.
@@ -88,7 +94,7 @@ class Ledger:
         """Asked inside the upgrade transaction, after queueing behind any concurrent install."""
         key = zlib.crc32(f"ledger-install:{self.schema}".encode()) & 0x7FFFFFFF
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x6563, key))
-        return (_read_version(conn, self.schema) or 0) >= version
+        return (read_version(conn, self.schema) or 0) >= version
 
     def _set_version_sql(self, version: int) -> sql.Composed:
         return sql.SQL(
@@ -114,7 +120,7 @@ class Ledger:
         version_schema: str | None = None,
         old_schema: str | None = None,
     ) -> MigrationRecord:
-        with self.runner.transaction() as conn:
+        def insert(conn: Connection) -> int:
             row = conn.execute(
                 sql.SQL(
                     "INSERT INTO {} (name, base_schema, checksum, spec, version_schema, old_schema,"
@@ -133,8 +139,16 @@ class Ledger:
                     __version__,
                 ),
             ).fetchone()
-        assert row is not None
-        record = self.migration(int(row[0]))
+            assert row is not None
+            return int(row[0])
+
+        def inserted(conn: Connection) -> int:
+            found = self.migrations_on(
+                conn, sql.SQL("WHERE base_schema = %s AND name = %s"), (base_schema, name)
+            )
+            return found[0].id
+
+        record = self.migration(self.runner.in_transaction(insert, recover=inserted))
         assert record is not None
         return record
 
@@ -155,13 +169,14 @@ class Ledger:
     ) -> MigrationRecord:
         """Re-activate a rolled-back migration for a fresh start: its steps, phases and
         backfill progress are cleared so nothing from the earlier attempt is skipped."""
-        with self.runner.transaction() as conn:
+
+        def restart(conn: Connection) -> None:  # repeatable: the same end state every time
             for table in ("steps", "phases"):
                 conn.execute(
                     sql.SQL("DELETE FROM {} WHERE migration_id = %s").format(self._t(table)),
                     (migration_id,),
                 )
-            if (self.version() or 0) >= 2:
+            if (read_version(conn, self.schema) or 0) >= 2:
                 conn.execute(
                     sql.SQL("DELETE FROM {} WHERE migration_id = %s").format(self._t("backfills")),
                     (migration_id,),
@@ -183,6 +198,8 @@ class Ledger:
                     migration_id,
                 ),
             )
+
+        self.runner.in_transaction(restart)
         record = self.migration(migration_id)
         assert record is not None
         return record
@@ -199,7 +216,12 @@ class Ledger:
         return self._migrations(sql.SQL(""), ())
 
     def _migrations(self, where: sql.Composable, params: tuple[Any, ...]) -> list[MigrationRecord]:
-        rows = self.runner.conn.execute(
+        return self.runner.retrying(lambda conn: self.migrations_on(conn, where, params))
+
+    def migrations_on(
+        self, conn: Connection, where: sql.Composable, params: tuple[Any, ...]
+    ) -> list[MigrationRecord]:
+        rows = conn.execute(
             sql.SQL(
                 "SELECT id, name, base_schema, checksum, version_schema, old_schema, phase, active,"
                 " created_at, updated_at FROM {} {} ORDER BY id"
@@ -215,7 +237,8 @@ class Ledger:
         if phase not in (*PHASES, "rollback"):
             raise LedgerError(f"unknown phase {phase!r}")
         finished = status in ("done", "failed")
-        with self.runner.transaction() as conn:
+
+        def record(conn: Connection) -> None:  # an upsert and an update: repeatable
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} (migration_id, phase, status, error, host, os_user,"
@@ -233,8 +256,13 @@ class Ledger:
                 (phase, migration_id),
             )
 
+        self.runner.in_transaction(record)
+
     def phases(self, migration_id: int) -> dict[str, dict[str, Any]]:
-        rows = self.runner.conn.execute(
+        return self.runner.retrying(lambda conn: self.phases_on(conn, migration_id))
+
+    def phases_on(self, conn: Connection, migration_id: int) -> dict[str, dict[str, Any]]:
+        rows = conn.execute(
             sql.SQL(
                 "SELECT phase, status, started_at, finished_at, error FROM {}"
                 " WHERE migration_id = %s ORDER BY started_at"
@@ -253,13 +281,12 @@ class Ledger:
 
     def finish_migration(self, migration_id: int) -> None:
         """Mark a migration inactive (completed or rolled back): the base schema is free again."""
-        with self.runner.transaction() as conn:
-            conn.execute(
-                sql.SQL("UPDATE {} SET active = false, updated_at = now() WHERE id = %s").format(
-                    self._t("migrations")
-                ),
-                (migration_id,),
-            )
+        self.runner.execute(
+            sql.SQL("UPDATE {} SET active = false, updated_at = now() WHERE id = %s").format(
+                self._t("migrations")
+            ),
+            (migration_id,),
+        )
 
     # -- idempotent steps -----------------------------------------------------------------
     def step_done(self, conn: Connection, migration_id: int, phase: str, key: str) -> bool:
@@ -273,10 +300,10 @@ class Ledger:
 
     def done_steps(self, migration_id: int) -> set[tuple[str, str]]:
         """(phase, key) of every step recorded for a migration."""
-        rows = self.runner.conn.execute(
+        rows = self.runner.execute(
             sql.SQL("SELECT phase, key FROM {} WHERE migration_id = %s").format(self._t("steps")),
             (migration_id,),
-        ).fetchall()
+        )
         return {(str(r[0]), str(r[1])) for r in rows}
 
     def run_step(self, migration_id: int, phase: str, key: str, step: Step) -> StepResult:
@@ -315,63 +342,10 @@ class Ledger:
 
     # -- reporting ------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        version = self.version()
-        conn = self.runner.conn
-        server = conn.execute("SELECT current_setting('server_version'), current_database()")
-        server_version, database = server.fetchone() or ("?", "?")
-        out: dict[str, Any] = {
-            "ledger_schema": self.schema,
-            "ledger_version": version,
-            "ledger_latest": LATEST,
-            "initialized": version is not None,
-            "database": database,
-            "server_version": server_version,
-            "migrations": [],
-            "backfills": [],
-        }
-        if version is None:
-            return out
-        out["migrations"] = [
-            {**m.as_dict(), "phases": self.phases(m.id)} for m in self.migrations()
-        ]
-        if version >= 2:
-            rows = conn.execute(
-                sql.SQL(
-                    "SELECT name, table_schema, table_name, status, rows_done, batches, verified,"
-                    " updated_at FROM {} ORDER BY created_at"
-                ).format(self._t("backfills"))
-            ).fetchall()
-            out["backfills"] = [
-                {
-                    "name": r[0],
-                    "table": f"{r[1]}.{r[2]}",
-                    "status": r[3],
-                    "rows_done": r[4],
-                    "batches": r[5],
-                    "verified": r[6],
-                    "updated_at": r[7].isoformat(),
-                }
-                for r in rows
-            ]
-        return out
-
-
-def _read_version(conn: Connection, schema: str) -> int | None:
-    # A plain catalog query, not to_regclass(): the syscache can hold a stale "does not exist"
-    # after we waited on an advisory lock (no relation lock means no cache invalidation).
-    exists = conn.execute(
-        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = 'meta'",
-        (schema,),
-    ).fetchone()
-    if not exists:
-        return None
-    row = conn.execute(
-        sql.SQL("SELECT value FROM {} WHERE key = 'ledger_version'").format(
-            sql.Identifier(schema, "meta")
-        )
-    ).fetchone()
-    return int(row[0]) if row else None
+        """Versions, migrations with their phases, backfills. A phase or backfill recorded
+        ``running`` whose run is gone (no run lock held / no lease or heartbeat) is shown as
+        ``interrupted``, with a hint naming the command that resumes it."""
+        return self.runner.retrying(functools.partial(ledger_status, self))
 
 
 def _os_user() -> str:

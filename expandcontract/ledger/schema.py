@@ -3,6 +3,9 @@ released: changes are new versions, applied in order by ``Ledger.ensure()``."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 from psycopg import sql
 
 
@@ -146,11 +149,43 @@ def _v3(s: sql.Identifier) -> list[sql.Composed]:
     ]
 
 
+def _v4(s: sql.Identifier) -> list[sql.Composed]:
+    # A live run renews heartbeat_at at least every lease_s seconds (batches, claims, throttle
+    # pauses, the coordinator's polls): a run recorded `running` without a live lease and
+    # without a heartbeat for longer than its lease is gone, and status says so.
+    return [
+        sql.SQL(
+            "ALTER TABLE {}.backfills ADD COLUMN heartbeat_at timestamptz,"
+            " ADD COLUMN lease_s double precision"
+        ).format(s),
+    ]
+
+
 # (version, what it adds, statements). Append only.
 VERSIONS = [
     (1, "migrations, phases and idempotent steps", _v1),
     (2, "backfill checkpoints", _v2),
     (3, "backfill ranges, leases and batch records", _v3),
+    (4, "backfill heartbeats", _v4),
 ]
 
 LATEST = VERSIONS[-1][0]
+
+
+def read_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
+    """The installed ledger version in ``schema``, or None when there is no ledger."""
+    # A plain catalog query, not to_regclass(): the syscache can hold a stale "does not exist"
+    # after we waited on an advisory lock (no relation lock means no cache invalidation).
+    exists = conn.execute(
+        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = 'meta'",
+        (schema,),
+    ).fetchone()
+    if not exists:
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT value FROM {} WHERE key = 'ledger_version'").format(
+            sql.Identifier(schema, "meta")
+        )
+    ).fetchone()
+    return int(row[0]) if row else None

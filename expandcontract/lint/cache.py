@@ -48,14 +48,19 @@ def content_key(data: bytes, kind: str, name: str = "") -> str:
 
 
 def code_fingerprint() -> str:
-    """ec's version, the linter's sources and sqlglot's version file, by size and mtime."""
+    """ec's version, the linter's sources, the code that reads ec migration files (ec plan's
+    own: operations, engine/migration.py) and sqlglot's version file, by size and mtime."""
     parts = [__version__]
     root = os.path.dirname(os.path.abspath(__file__))
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(f for f in files if f.endswith(".py")):
-            st = os.stat(os.path.join(directory, name))
-            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    package = os.path.dirname(root)
+    for top in (root, os.path.join(package, "operations")):
+        for directory, dirs, files in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(f for f in files if f.endswith(".py")):
+                st = os.stat(os.path.join(directory, name))
+                parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    st = os.stat(os.path.join(package, "engine", "migration.py"))
+    parts.append(f"engine/migration.py:{st.st_size}:{st.st_mtime_ns}")
     for entry in sys.path:  # locate sqlglot without importing it
         version_file = os.path.join(entry or ".", "sqlglot", "_version.py")
         if os.path.isfile(version_file):

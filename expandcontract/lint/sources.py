@@ -29,15 +29,17 @@ def lint_sql_file(path: str, settings: LintSettings, content: bytes | None = Non
 
 
 def lint_ec_file(path: str, settings: LintSettings, content: bytes | None = None) -> FileReport:
-    from expandcontract.lint.inputs.ec_migration import snippets
+    from expandcontract.lint.inputs.ec_migration import read, rule_findings
 
     text = _read(path, content)
-    parts = snippets(Path(path), text)
+    migration = read(Path(path), text)
     report = FileReport(path)
-    if parts is None:
+    if migration is None:
         report.status, report.reason = "unparsed", "not an ec migration file (no operations: list)"
         return report
-    for part in parts:
+    if migration.read_error is not None:
+        report.status, report.reason = "unparsed", migration.read_error.message
+    for part in migration.snippets:
         sub = lint_sql(part.sql, path, settings, phase=part.phase)
         report.statements += sub.statements
         if sub.status != "ok" and report.status == "ok":
@@ -47,6 +49,8 @@ def lint_ec_file(path: str, settings: LintSettings, content: bytes | None = None
             if part.direction == "down":
                 finding.message = f"(down) {finding.message}"
             report.findings.append(finding)
+    report.findings += rule_findings(path, migration, settings)
+    report.findings.sort(key=lambda f: (f.line, f.column, f.rule))
     return report
 
 

@@ -19,6 +19,7 @@ from expandcontract.operations.base import (
     MigrationInvalid,
     Operation,
     PlannedStep,
+    identifier,
     text,
 )
 from expandcontract.operations.columns import ColumnSpec
@@ -38,7 +39,7 @@ class AddColumn(Operation):
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> AddColumn:
-        table = text(data, "table", where)
+        table = identifier(data, "table", where, what="table name")
         assert table is not None
         column = ColumnSpec.parse(data["column"], f"{where}.column")
         if column.primary_key or column.identity:

@@ -25,6 +25,7 @@ from expandcontract.operations.base import (
     Operation,
     PlannedStep,
     flag,
+    identifier,
     text,
 )
 from expandcontract.operations.expressions import (
@@ -70,7 +71,8 @@ class AlterColumn(Operation):
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> AlterColumn:
-        table, column = text(data, "table", where), text(data, "column", where)
+        table = identifier(data, "table", where, what="table name")
+        column = identifier(data, "column", where, what="column name")
         assert table is not None and column is not None
         op = cls(
             table,

@@ -130,6 +130,30 @@ def text(data: Mapping[str, Any], key: str, where: str, *, required: bool = True
     return result
 
 
+MAX_NAME_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL silently truncates longer names
+
+
+def identifier(data: Mapping[str, Any], key: str, where: str, *, what: str = "name") -> str:
+    """A required identifier field: PostgreSQL would truncate a name over 63 bytes (so ec
+    would create, rename or look for another name than the one written) and cannot store NUL."""
+    value = text(data, key, where)
+    assert value is not None
+    check_name(value, f"{where}: {key}", what=what)
+    return value
+
+
+def check_name(value: str, where: str, *, what: str = "name") -> None:
+    size = len(value.encode())
+    if size > MAX_NAME_BYTES:
+        raise MigrationInvalid(
+            f"{where}: {what} {value!r} is longer than {MAX_NAME_BYTES} bytes ({size})",
+            f"PostgreSQL names are at most {MAX_NAME_BYTES} bytes and longer ones are cut short: "
+            "choose a shorter name",
+        )
+    if "\x00" in value:
+        raise MigrationInvalid(f"{where}: {what} {value!r} contains a NUL character")
+
+
 def flag(data: Mapping[str, Any], key: str, where: str, default: bool | None = None) -> bool | None:
     value = data.get(key, default)
     if value is not None and not isinstance(value, bool):

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from expandcontract.operations.base import MigrationInvalid, flag, text
+from expandcontract.operations.base import MigrationInvalid, flag, identifier, text
 from expandcontract.operations.expressions import check_expression, check_type
 
 _FIELDS = ("name", "type", "nullable", "default", "primary_key", "identity", "unique", "check",
@@ -35,16 +35,16 @@ class ColumnSpec:
                 f"{where}: unknown column field(s) {', '.join(unknown)}",
                 f"column fields are: {', '.join(_FIELDS)}",
             )
-        name = text(data, "name", where)
+        column = identifier(data, "name", where, what="column name")
         typ = text(data, "type", where)
-        assert name is not None and typ is not None
+        assert typ is not None
         check_type(typ, what=f"{where}: type")
         for key in ("default", "check"):
             check_expression(text(data, key, where, required=False), what=f"{where}: {key}")
         primary = bool(flag(data, "primary_key", where, False))
         nullable = flag(data, "nullable", where, None)
         return cls(
-            name=name,
+            name=column,
             type=typ,
             nullable=(not primary) if nullable is None else nullable,
             default=text(data, "default", where, required=False),

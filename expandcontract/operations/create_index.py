@@ -15,6 +15,7 @@ from expandcontract.operations.base import (
     Operation,
     PlannedStep,
     flag,
+    identifier,
     text,
 )
 from expandcontract.operations.ddl import drop_index_concurrently
@@ -53,7 +54,8 @@ class CreateIndex(Operation):
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> CreateIndex:
-        name, table = text(data, "name", where), text(data, "table", where)
+        name = identifier(data, "name", where, what="index name")
+        table = identifier(data, "table", where, what="table name")
         assert name is not None and table is not None
         columns = data["columns"]
         if (

@@ -7,7 +7,13 @@ from typing import Any, ClassVar
 
 from psycopg import sql
 
-from expandcontract.operations.base import CATALOG, MigrationInvalid, Operation, PlannedStep, text
+from expandcontract.operations.base import (
+    CATALOG,
+    MigrationInvalid,
+    Operation,
+    PlannedStep,
+    identifier,
+)
 from expandcontract.operations.columns import ColumnSpec
 from expandcontract.operations.expressions import expression_sql, type_sql
 from expandcontract.operations.state import LogicalColumn, LogicalTable, VersionState
@@ -23,8 +29,7 @@ class CreateTable(Operation):
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> CreateTable:
-        name = text(data, "name", where)
-        assert name is not None
+        table = identifier(data, "name", where, what="table name")
         raw = data["columns"]
         if not isinstance(raw, list) or not raw:
             raise MigrationInvalid(f"{where}: columns must be a non-empty list")
@@ -33,7 +38,7 @@ class CreateTable(Operation):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise MigrationInvalid(f"{where}: duplicate column(s) {', '.join(duplicates)}")
-        return cls(name, columns)
+        return cls(table, columns)
 
     def to_spec(self) -> dict[str, Any]:
         return {"name": self.name, "columns": [c.to_spec() for c in self.columns]}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from expandcontract.operations.base import DualWrite, MigrationInvalid, Operation, text
+from expandcontract.operations.base import DualWrite, MigrationInvalid, Operation, identifier, text
 from expandcontract.operations.expressions import check_expression
 from expandcontract.operations.state import VersionState
 
@@ -26,7 +26,8 @@ class DropColumn(Operation):
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> DropColumn:
-        table, column = text(data, "table", where), text(data, "column", where)
+        table = identifier(data, "table", where, what="table name")
+        column = identifier(data, "column", where, what="column name")
         assert table is not None and column is not None
         down = text(data, "down", where, required=False)
         check_expression(down, what=f"{where}: down")

@@ -9,7 +9,7 @@ from expandcontract.operations.base import (
     MigrationInvalid,
     Operation,
     PlannedStep,
-    text,
+    identifier,
 )
 from expandcontract.operations.ddl import drop_index_concurrently
 from expandcontract.operations.state import VersionState
@@ -24,9 +24,7 @@ class DropIndex(Operation):
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> DropIndex:
-        name = text(data, "name", where)
-        assert name is not None
-        return cls(name)
+        return cls(identifier(data, "name", where, what="index name"))
 
     def to_spec(self) -> dict[str, Any]:
         return {"name": self.name}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from expandcontract.operations.base import MigrationInvalid, Operation, text
+from expandcontract.operations.base import MigrationInvalid, Operation, identifier
 from expandcontract.operations.state import VersionState
 
 
@@ -19,9 +19,7 @@ class DropTable(Operation):
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> DropTable:
-        name = text(data, "name", where)
-        assert name is not None
-        return cls(name)
+        return cls(identifier(data, "name", where, what="table name"))
 
     def to_spec(self) -> dict[str, Any]:
         return {"name": self.name}

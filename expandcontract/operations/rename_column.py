@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from expandcontract.operations.base import MigrationInvalid, Operation, text
+from expandcontract.operations.base import MigrationInvalid, Operation, identifier
 from expandcontract.operations.state import PREFIX, VersionState
 
 
@@ -21,9 +21,11 @@ class RenameColumn(Operation):
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> RenameColumn:
-        table, old, new = (text(data, k, where) for k in ("table", "from", "to"))
-        assert table is not None and old is not None and new is not None
-        return cls(table, old, new)
+        return cls(
+            identifier(data, "table", where, what="table name"),
+            identifier(data, "from", where, what="column name"),
+            identifier(data, "to", where, what="column name"),
+        )
 
     def to_spec(self) -> dict[str, Any]:
         return {"table": self.table, "from": self.old, "to": self.new}
@@ -35,8 +37,6 @@ class RenameColumn(Operation):
             raise MigrationInvalid(f"{where}: column {self.new!r} already exists in {self.table!r}")
         if self.new.startswith(PREFIX):
             raise MigrationInvalid(f"{where}: names starting with {PREFIX!r} are reserved for ec")
-        if len(self.new.encode()) > 63:
-            raise MigrationInvalid(f"{where}: column name {self.new!r} is longer than 63 bytes")
         # Keep the column's position in the view.
         table.columns = {
             (self.new if name == self.old else name): col for name, col in table.columns.items()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from expandcontract.operations.base import Operation, text
+from expandcontract.operations.base import Operation, identifier
 from expandcontract.operations.state import VersionState
 
 
@@ -20,9 +20,10 @@ class RenameTable(Operation):
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> RenameTable:
-        old, new = text(data, "from", where), text(data, "to", where)
-        assert old is not None and new is not None
-        return cls(old, new)
+        return cls(
+            identifier(data, "from", where, what="table name"),
+            identifier(data, "to", where, what="table name"),
+        )
 
     def to_spec(self) -> dict[str, Any]:
         return {"from": self.old, "to": self.new}

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import psycopg
 
 from expandcontract.events import Blocker
+from expandcontract.runner.reconnect import ConnectionFailed, connect, is_alive
 
 _BLOCKERS_SQL = """
 SELECT a.pid, a.usename, a.application_name, a.state, a.query,
@@ -37,7 +39,7 @@ class LockWatcher:
         self._conninfo = conninfo
         self._interval = interval_s
         self._grace = grace_s
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.blockers: tuple[Blocker, ...] = ()
@@ -67,20 +69,22 @@ class LockWatcher:
         if self._stop.wait(self._grace):
             return
         try:
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                self._conn = psycopg.connect(
-                    self._conninfo, autocommit=True, application_name="expandcontract-watch"
+            conn = self._conn
+            if conn is None or not is_alive(conn):
+                # No waiting for a server that is away: the step's own retry handles that.
+                conn = self._conn = connect(
+                    self._conninfo, application_name="expandcontract-watch", retry_s=0
                 )
             last = time.monotonic()
             while not self._stop.is_set():
-                rows = self._conn.execute(_BLOCKERS_SQL, {"pid": pid}).fetchall()
+                rows = conn.execute(_BLOCKERS_SQL, {"pid": pid}).fetchall()
                 now = time.monotonic()
                 if rows:
                     self.wait_s += now - last
                     self.blockers = tuple(_blocker(r) for r in rows)
                 last = now
                 self._stop.wait(self._interval)
-        except psycopg.Error:
+        except (psycopg.Error, ConnectionFailed):
             # Diagnostics must never break the statement they observe.
             return
 

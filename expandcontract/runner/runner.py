@@ -5,84 +5,46 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
-from psycopg import sql
 
-from expandcontract.dsn import mask_dsn, to_psycopg
-from expandcontract.errors import LockRetryExhausted, StepFailed
-from expandcontract.events import Blocker, EventSink, StatementEvent, log_event
+from expandcontract.dsn import display_text, to_psycopg, user_of
+from expandcontract.errors import LockRetryExhausted, StepFailed, privilege_error
+from expandcontract.events import Blocker, EventSink, StatementEvent, log, log_event
 from expandcontract.runner.blockers import LockWatcher
 from expandcontract.runner.invalid_index import drop_if_invalid, is_invalid
 from expandcontract.runner.policy import RetryPolicy, is_retryable
-
-Connection = psycopg.Connection[tuple[Any, ...]]
-Statement = sql.SQL | sql.Composed
-
-# Statements PostgreSQL refuses inside a transaction block.
-NON_TRANSACTIONAL = re.compile(
-    r"\bCONCURRENTLY\b|^\s*(VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM)\b", re.I
+from expandcontract.runner.reconnect import (
+    ConnectionFailed,
+    connect,
+    is_alive,
+    is_lost,
+    lost_for_good,
+)
+from expandcontract.runner.steps import (
+    NON_TRANSACTIONAL,
+    Connection,
+    Statement,
+    Step,
+    StepResult,
 )
 
+T = TypeVar("T")
 
-def connect(conninfo: str, *, application_name: str = "expandcontract") -> Connection:
-    """An autocommit connection; ec opens transactions explicitly where it wants them."""
-    try:
-        return psycopg.connect(
-            to_psycopg(conninfo), autocommit=True, application_name=application_name
-        )
-    except psycopg.OperationalError as exc:
-        raise StepFailed(
-            f"cannot connect to {mask_dsn(conninfo)}: {mask_dsn(str(exc).strip())}",
-            "check --database-url / EC_DATABASE_URL and that the server is running",
-        ) from None
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    """A unit of work that either happens completely or not at all (where PostgreSQL allows).
-
-    ``transactional=None`` infers it: statements with CONCURRENTLY run in autocommit.
-    ``creates_index`` names an index built CONCURRENTLY, so a failed build's INVALID
-    leftover is dropped before a retry. ``statement_timeout_ms=0`` means no limit,
-    for steps that scan by design (index builds, VALIDATE CONSTRAINT).
-    Each statement is sent through the extended protocol, which carries exactly one statement
-    (a user expression inside cannot smuggle in a second one); ``multi_statement`` lifts that
-    for the raw ``sql`` escape hatch only.
-    """
-
-    description: str
-    statements: tuple[Statement, ...]
-    transactional: bool | None = None
-    lock_timeout_ms: int | None = None
-    statement_timeout_ms: int | None = None
-    creates_index: tuple[str, str] | None = None
-    multi_statement: bool = False
-
-    @classmethod
-    def of(cls, description: str, *statements: Statement, **kwargs: Any) -> Step:
-        return cls(description, tuple(statements), **kwargs)
-
-    def is_transactional(self, conn: Connection) -> bool:
-        if self.transactional is not None:
-            return self.transactional
-        return not any(NON_TRANSACTIONAL.search(s.as_string(conn)) for s in self.statements)
-
+__all__ = [
+    "NON_TRANSACTIONAL",
+    "Connection",
+    "SafeRunner",
+    "Statement",
+    "Step",
+    "StepResult",
+    "connect",
+]
 
 _SKIPPED = object()
-
-
-@dataclasses.dataclass(frozen=True)
-class StepResult:
-    attempts: int
-    duration_ms: float
-    lock_wait_ms: float
-    rows: list[tuple[Any, ...]] | None
-    skipped: bool = False
 
 
 class SafeRunner:
@@ -96,9 +58,13 @@ class SafeRunner:
         sink: EventSink | None = log_event,
         application_name: str = "expandcontract",
         sleep: Callable[[float], None] = time.sleep,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self.conninfo = to_psycopg(conninfo)
         self.policy = policy or RetryPolicy()
+        # Called before every step attempt and before any retry after a lost connection; it
+        # raises to stop the run (ExclusiveRun.check: the run lock is gone with its session).
+        self.guard = guard
         self.sink = sink
         self.application_name = application_name
         self._sleep = sleep
@@ -109,9 +75,48 @@ class SafeRunner:
     # -- connection -------------------------------------------------------------------------
     @property
     def conn(self) -> Connection:
-        if self._conn is None or self._conn.broken or self._conn.closed:
-            self._conn = connect(self.conninfo, application_name=self.application_name)
+        """The runner's session; re-opened when the server ended it (terminated, restarted),
+        waiting up to the retry budget for a server that is coming back."""
+        if not is_alive(self._conn):
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = connect(
+                self.conninfo, application_name=self.application_name,
+                retry_s=self._budget_s(), sleep=self._sleep,
+            )  # fmt: skip
+        assert self._conn is not None
         return self._conn
+
+    def _budget_s(self) -> float:
+        return self.policy.max_total_ms / 1000
+
+    def retrying(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(conn)``, called again on a new session if the connection is lost, for up to
+        the retry budget. ``fn`` must be safe to repeat (a read, an idempotent write, or a
+        write that checks whether an earlier attempt already committed)."""
+        lost_since: float | None = None
+        attempt = 0
+        while True:
+            try:
+                return fn(self.conn)
+            except ConnectionFailed as exc:
+                if lost_since is None or not exc.transient:
+                    raise
+                raise lost_for_good(self.conninfo, self._budget_s(), exc.reason) from None
+            except psycopg.OperationalError as exc:
+                if not is_lost(exc, self._conn):
+                    raise
+                attempt += 1
+                now = time.monotonic()
+                lost_since = now if lost_since is None else lost_since
+                if now - lost_since >= self._budget_s():
+                    raise lost_for_good(self.conninfo, self._budget_s(), _first_line(exc)) from None
+                log.warning("lost the database connection (%s); reconnecting", _first_line(exc))
+                if self._conn is not None:
+                    self._conn.close()
+                self._sleep(self.policy.delay_ms(attempt) / 1000)
+                if self.guard is not None:
+                    self.guard()
 
     def close(self) -> None:
         self._watcher.close()
@@ -153,17 +158,22 @@ class SafeRunner:
         track.transactional = transactional
         while True:
             track.attempts += 1
-            if not transactional and skip_if is not None and skip_if(self.conn):
-                track.attempts -= 1
-                return self._finish(track, "skipped", None)
-            self._watcher.start(self.conn.info.backend_pid)
             attempt_started = time.monotonic()
+            if self.guard is not None:
+                self.guard()
             try:
+                if not transactional and skip_if is not None and skip_if(self.conn):
+                    track.attempts -= 1
+                    return self._finish(track, "skipped", None)
+                self._watcher.start(self.conn.info.backend_pid)
                 if step.creates_index:
                     drop_if_invalid(
                         self.conn, *step.creates_index, lock_timeout_ms=self._lock_ms(step)
                     )
                 rows = self._attempt(step, transactional, skip_if, record)
+            except ConnectionFailed:
+                self._watcher.stop()  # the server did not come back within the budget
+                raise
             except psycopg.Error as exc:
                 track.blockers = self._watcher.stop() or track.blockers
                 # A lock timeout means the whole attempt was spent waiting for the lock.
@@ -187,16 +197,57 @@ class SafeRunner:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A transaction under the default timeouts, for ec's own bookkeeping (no retries)."""
-        with self.conn.transaction():
-            self._set_timeouts(self.policy.lock_timeout_ms, self.policy.statement_timeout_ms)
-            yield self.conn
+        """A transaction under the default timeouts, for ec's own bookkeeping (no lock retries).
+
+        Opening it survives a lost session (reconnect, within the retry budget); a session
+        lost inside the block raises, since the block cannot be replayed: use
+        ``in_transaction(fn)`` for work that may be repeated.
+        """
+
+        def begin(conn: Connection) -> tuple[Connection, contextlib.ExitStack]:
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(conn.transaction())
+                self._set_timeouts(self.policy.lock_timeout_ms, self.policy.statement_timeout_ms)
+                return conn, stack.pop_all()
+
+        conn, opened = self.retrying(begin)
+        with opened:
+            yield conn
+
+    def in_transaction(
+        self,
+        fn: Callable[[Connection], T],
+        *,
+        recover: Callable[[Connection], T] | None = None,
+    ) -> T:
+        """``fn(conn)`` in one transaction under the default timeouts, run again in a new one
+        if the session is lost. A COMMIT lost with the connection may still have happened:
+        ``fn`` must be idempotent, or pass ``recover``: then each attempt notes its
+        transaction id, and if the lost attempt did commit (txid_status), ``recover(conn)``
+        reads its result instead of repeating it."""
+        previous: list[int] = []
+
+        def attempt(conn: Connection) -> T:
+            if recover is not None and previous and _committed(conn, previous[-1]):
+                return recover(conn)
+            with conn.transaction():
+                self._set_timeouts(self.policy.lock_timeout_ms, self.policy.statement_timeout_ms)
+                if recover is not None:
+                    row = conn.execute("SELECT txid_current()").fetchone()
+                    previous.append(int(row[0]) if row else 0)
+                return fn(conn)
+
+        return self.retrying(attempt)
 
     def execute(self, statement: Statement, params: Any = None) -> list[tuple[Any, ...]]:
-        """Run one read-only or bookkeeping statement (no DDL) under the default timeouts."""
-        with self.transaction() as conn:
+        """Run one read-only or idempotent bookkeeping statement (no DDL) under the default
+        timeouts; repeated on a new session if the connection is lost."""
+
+        def run(conn: Connection) -> list[tuple[Any, ...]]:
             cur = conn.execute(statement, params)
             return cur.fetchall() if cur.description else []
+
+        return self.in_transaction(run)
 
     def _attempt(
         self,
@@ -235,7 +286,7 @@ class SafeRunner:
 
     def _drop_leftover_index(self, step: Step) -> None:
         """Best effort right after a failure; the next attempt checks again before it builds."""
-        if not step.creates_index or self.conn.broken:
+        if not step.creates_index or not is_alive(self._conn):
             return
         try:
             drop_if_invalid(self.conn, *step.creates_index, lock_timeout_ms=self._lock_ms(step))
@@ -257,11 +308,7 @@ class SafeRunner:
         return self.policy.statement_timeout_ms
 
     def _should_retry(self, exc: BaseException, track: _Tracker) -> bool:
-        retryable = is_retryable(exc) or (
-            isinstance(exc, psycopg.OperationalError)
-            and self._conn is not None
-            and self._conn.broken
-        )
+        retryable = is_retryable(exc) or is_lost(exc, self._conn)
         return (
             retryable
             and track.attempts < self.policy.max_attempts
@@ -275,12 +322,13 @@ class SafeRunner:
     def _error(self, track: _Tracker, exc: psycopg.Error) -> Exception:
         step = track.step
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        pg = mask_dsn(first_line or type(exc).__name__)
+        pg = display_text(first_line or type(exc).__name__)
         leftover = ""
         if (
             step.creates_index
-            and not self.conn.broken
-            and is_invalid(self.conn, *step.creates_index)
+            and self._conn is not None
+            and is_alive(self._conn)
+            and is_invalid(self._conn, *step.creates_index)
         ):
             leftover = (
                 f"; the INVALID index {'.'.join(step.creates_index)} could not be dropped: "
@@ -300,6 +348,11 @@ class SafeRunner:
                 f"finish or cancel the blocking session (SELECT pg_cancel_backend({pids})) and "
                 "re-run; ec resumes where it stopped",
             )
+        denied = privilege_error(
+            exc, role=user_of(self.conninfo), doing=f"step {step.description!r} failed"
+        )
+        if denied is not None:
+            return denied
         hint = None
         if isinstance(exc, psycopg.errors.QueryCanceled):
             hint = (
@@ -307,7 +360,7 @@ class SafeRunner:
             )
         detail = exc.diag.message_detail if exc.diag else None
         if detail:  # e.g. "Key (email)=(a@x) is duplicated." names the offending row
-            pg = f"{pg} ({mask_dsn(detail.strip())})"
+            pg = f"{pg} ({display_text(detail.strip())})"
         return StepFailed(
             f"step {step.description!r} failed: {pg} [SQLSTATE {exc.sqlstate or '?'}]{leftover}",
             hint,
@@ -341,6 +394,16 @@ class SafeRunner:
         self.events.append(event)
         if self.sink is not None:
             self.sink(event)
+
+
+def _committed(conn: Connection, txid: int) -> bool:
+    row = conn.execute("SELECT txid_status(%s)", (txid,)).fetchone()
+    return bool(row and row[0] == "committed")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return display_text(text.splitlines()[0] if text else type(exc).__name__)
 
 
 def _execute(conn: Connection, statement: Statement, multi: bool) -> psycopg.Cursor[Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from expandcontract.config import Settings
-from expandcontract.dsn import mask_dsn
+from expandcontract.dsn import display_text
 from expandcontract.engine.api import Engine
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.phases import BackfillFn
@@ -169,7 +169,7 @@ class Walk:
                 phase,
                 version.name,
                 "user",
-                f"{version.check_name} failed: {type(exc).__name__}: {mask_dsn(str(exc))}",
+                f"{version.check_name} failed: {type(exc).__name__}: {display_text(str(exc))}",
             )
         else:
             self.report.passed(phase, version.name, "user", f"{version.check_name} passed")
@@ -258,7 +258,9 @@ class Walk:
         """Record why the phase failed, then check the live versions against what the failed
         phase left behind: production would run on exactly that."""
         message = exc.message if isinstance(exc, ECError) else f"{type(exc).__name__}: {exc}"
-        self.report.failed(phase, "migration", "migration", f"{phase} failed: {mask_dsn(message)}")
+        self.report.failed(
+            phase, "migration", "migration", f"{phase} failed: {display_text(message)}"
+        )
         after = f"after failed {phase}"
         self.snapshot(after, work)
         self.check_phase(after, live)

@@ -14,7 +14,7 @@ from sqlalchemy import MetaData, Table, and_, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from expandcontract.dsn import mask_dsn
+from expandcontract.dsn import display_text
 from expandcontract.verify import explain
 from expandcontract.verify.compare import same, show
 from expandcontract.verify.derived import Derivation
@@ -76,7 +76,7 @@ def sql_text(stmt: Any, params: dict[str, Any] | None = None) -> str:
     if params:
         shown = ", ".join(f"{k}={show(v, 40)}" for k, v in params.items())
         text += f"  -- values: {shown}"
-    return mask_dsn(text)
+    return display_text(text)
 
 
 def reason_of(exc: SQLAlchemyError) -> str:

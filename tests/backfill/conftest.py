@@ -14,6 +14,9 @@ import pytest
 
 from expandcontract.backfill import BackfillSettings
 
+# A private server that tests may restart (one per test module that asks for it).
+from tests.runner.restartable import restartable  # noqa: F401
+
 # Fast reactions for tests: short checks, backoffs and leases; signals that depend on the
 # shared test server's state (dead tuples, active sessions) are switched on per test.
 FAST = BackfillSettings(

@@ -162,3 +162,14 @@ def test_json_events_carry_the_mode(ec_db: Any, ec_conn: psycopg.Connection[Any]
     assert events[-1]["mode"] == "converge" and events[-1]["verified"] is True
     human = invoke(["backfill", "run", "-t", "items", "--set", "b = a * 2", *FAST_FLAGS], ec_db.url)
     assert "mode: converge; verified: true, stragglers fixed: 0" in " ".join(human.output.split())
+
+
+def test_a_setting_of_the_wrong_kind_is_a_usage_error(ec_db: Any) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["backfill", "run", "-t", "t", "--set", "v = 1", "--setting", "lease_s=abc",
+         "-d", ec_db.url],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "lease_s='abc'" in result.output and "a number is expected" in result.output
+    assert "not supported between" not in result.output

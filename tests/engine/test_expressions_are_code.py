@@ -14,7 +14,7 @@ from psycopg import sql
 
 from expandcontract.cli import cli
 from expandcontract.engine.migration import Migration, from_spec
-from expandcontract.errors import StepFailed
+from expandcontract.errors import ECError, StepFailed
 from expandcontract.operations import AddColumn, AlterColumn, ColumnSpec, MigrationInvalid
 from expandcontract.operations.expressions import parse_expression, parse_only
 from expandcontract.pytest_plugin import EcDatabase
@@ -247,3 +247,11 @@ def test_a_string_ending_in_a_backslash_must_be_an_escape_string(victim: EcDatab
                               "up": "E'a\\\\' || v::text"}}  # fmt: skip
     ec.apply(migration("bs", escaped))
     assert Session(victim.url, "public_bs").rows("SELECT p FROM t WHERE id = 3") == [("a\\3",)]
+
+
+def test_commands_that_need_a_migration_never_create_the_ledger(victim: EcDatabase) -> None:
+    ec = engine(victim.url)
+    for command in (ec.complete, ec.rollback, ec.switch):
+        with pytest.raises(ECError, match="no active migration"):
+            command()
+    _untouched(victim)

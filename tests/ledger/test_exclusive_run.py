@@ -1,4 +1,5 @@
-"""One ec run per database: a second concurrent run is refused at once."""
+"""One ec run per database: a second concurrent run is refused at once; a run whose lock
+session ended notices before its next step; a dead run's phase is shown as interrupted."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import subprocess
 import sys
 import time
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from expandcontract.errors import LedgerBusy
-from expandcontract.ledger import ExclusiveRun
+from expandcontract.ledger import ExclusiveRun, Ledger
+from expandcontract.ledger.lock import RunLockLost, lock_key, lock_still_held
 from expandcontract.pytest_plugin import EcDatabase
+from expandcontract.runner import SafeRunner, Step
+from tests.runner.restartable import RestartableServer
 
 
 def test_second_runner_is_refused_with_the_holder_named(ec_db: EcDatabase) -> None:
@@ -60,3 +66,132 @@ def test_a_crashed_holder_frees_the_lock(ec_db: EcDatabase) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def _terminate(url: str, pid: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        deadline = time.monotonic() + 10
+        while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+            assert time.monotonic() < deadline, "the session did not end"
+            time.sleep(0.01)
+
+
+def test_check_passes_while_the_lock_is_held(ec_db: EcDatabase) -> None:
+    with ExclusiveRun(ec_db.url, "expandcontract", "ec apply") as run:
+        run.check()
+        classid, objid, pid = run.holder()
+        assert (classid, objid) == lock_key("expandcontract")
+        with ec_db.connect() as other:
+            assert lock_still_held(other, classid, objid, pid)
+            assert not lock_still_held(other, classid, objid, other.info.backend_pid)
+
+
+def test_a_terminated_lock_session_stops_the_run_and_frees_the_database(
+    ec_db: EcDatabase,
+) -> None:
+    with ExclusiveRun(ec_db.url, "expandcontract", "ec apply") as first:
+        holder = first.holder()
+        _terminate(ec_db.url, holder[2])
+        with pytest.raises(RunLockLost) as info:
+            first.check()
+        assert info.value.message == (
+            "lost ec's run lock (its session ended): another ec run may have started; "
+            "stopped before the next step"
+        )
+        assert info.value.hint and "ec status" in info.value.hint
+        with ec_db.connect() as other:
+            assert not lock_still_held(other, *holder)
+        # The lock is free for another run, which the first one must now stay out of.
+        with ExclusiveRun(ec_db.url, "expandcontract", "ec rollback") as second:
+            second.check()
+            with pytest.raises(RunLockLost):
+                first.check()
+
+
+def test_the_lock_is_not_taken_again_after_a_server_restart(
+    restartable: RestartableServer,
+) -> None:
+    url = restartable.new_database()
+    with ExclusiveRun(url, "expandcontract", "ec apply") as run:
+        restartable.restart(0.2)
+        with pytest.raises(RunLockLost):
+            run.check()
+        with pytest.raises(RunLockLost):  # still lost: never re-acquired behind our back
+            run.check()
+        with ExclusiveRun(url, "expandcontract", "ec rollback"):
+            pass
+
+
+def test_status_shows_a_running_phase_of_a_dead_run_as_interrupted(ec_db: EcDatabase) -> None:
+    code = (
+        "import sys, time\n"
+        "from expandcontract.ledger import ExclusiveRun, Ledger\n"
+        "from expandcontract.runner import SafeRunner\n"
+        "with ExclusiveRun(sys.argv[1], 'expandcontract', 'ec apply'):\n"
+        "    ledger = Ledger(SafeRunner(sys.argv[1], sink=None))\n"
+        "    ledger.ensure()\n"
+        "    m = ledger.start_migration('m1', base_schema='public', checksum='c')\n"
+        "    ledger.set_phase(m.id, 'expand', 'running')\n"
+        "    print('running', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, ec_db.url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "running"
+        ledger = Ledger(SafeRunner(ec_db.url, sink=None))
+        (alive,) = ledger.status()["migrations"]
+        assert alive["phases"]["expand"]["status"] == "running"
+        os.kill(proc.pid, 9)
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while True:  # until the server notices the dead client's socket
+            (gone,) = ledger.status()["migrations"]
+            if gone["phases"]["expand"]["status"] != "running" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        expand = gone["phases"]["expand"]
+        assert expand["status"] == "interrupted"
+        assert "re-run `ec apply" in expand["hint"]
+        assert ledger.phases(gone["id"])["expand"]["status"] == "running"  # the record itself
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_runner_guarded_by_the_lock_runs_no_step_once_it_is_lost(ec_db: EcDatabase) -> None:
+    create = "CREATE TABLE {} (id int)"
+    with (
+        ExclusiveRun(ec_db.url, "expandcontract", "ec apply") as run,
+        SafeRunner(ec_db.url, sink=None, guard=run.check) as runner,
+    ):
+        runner.run(Step.of("t1", sql.SQL(create).format(sql.Identifier("t1"))))
+        _terminate(ec_db.url, run.holder()[2])
+        with pytest.raises(RunLockLost):
+            runner.run(Step.of("t2", sql.SQL(create).format(sql.Identifier("t2"))))
+    with ec_db.connect() as conn:
+        found = conn.execute("SELECT to_regclass('t1') IS NOT NULL, to_regclass('t2') IS NULL")
+        assert found.fetchone() == (True, True)
+
+
+def test_a_step_cut_by_a_server_restart_is_not_retried_without_the_lock(
+    restartable: RestartableServer,
+) -> None:
+    url = restartable.new_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE hits (n int)")
+    slow = Step.of("slow", sql.SQL("INSERT INTO hits SELECT 1 FROM pg_sleep(1.5)"))
+    with (
+        ExclusiveRun(url, "expandcontract", "ec apply") as run,
+        SafeRunner(url, sink=None, guard=run.check) as runner,
+    ):
+        restarter = restartable.restart_later(0.5, 0.5)
+        try:
+            with pytest.raises(RunLockLost):
+                runner.run(slow)
+        finally:
+            restarter.join()
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM hits").fetchone() == (0,)

@@ -10,7 +10,7 @@ import pytest
 from psycopg import sql
 
 from expandcontract.errors import LedgerError
-from expandcontract.ledger import LATEST, Ledger
+from expandcontract.ledger import LATEST, ExclusiveRun, Ledger
 from expandcontract.pytest_plugin import EcDatabase
 from expandcontract.runner import SafeRunner, Step
 
@@ -124,8 +124,9 @@ def test_status_reports_versions_migrations_and_phases(ec_db: EcDatabase) -> Non
     assert ledger.status()["initialized"] is False
     ledger.ensure()
     m = ledger.start_migration("m1", base_schema="public", checksum="x", version_schema="public_m1")
-    ledger.set_phase(m.id, "expand", "running")
-    status = ledger.status()
+    with ExclusiveRun(ec_db.url, "expandcontract", "ec apply"):  # the run is alive
+        ledger.set_phase(m.id, "expand", "running")
+        status = ledger.status()
     assert status["ledger_version"] == LATEST and status["initialized"] is True
     (migration,) = status["migrations"]
     assert migration["name"] == "m1" and migration["phase"] == "expand"

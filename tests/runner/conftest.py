@@ -10,6 +10,9 @@ import pytest
 
 from expandcontract.pytest_plugin import EcDatabase
 
+# A private server that tests may restart (one per test module that asks for it).
+from tests.runner.restartable import restartable  # noqa: F401
+
 
 @pytest.fixture
 def table(ec_db: EcDatabase) -> str:

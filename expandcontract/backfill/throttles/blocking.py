@@ -56,7 +56,11 @@ class BlockingWatch:
         while not self._stop.wait(self._interval):
             try:
                 if self._conn is None or self._conn.closed or self._conn.broken:
-                    self._conn = connect(self._conninfo, application_name="ec-backfill-monitor")
+                    # No waiting for a server that is away: this is a diagnostic, and
+                    # stop() joins this thread before the next batch.
+                    self._conn = connect(
+                        self._conninfo, application_name="ec-backfill-watch", retry_s=0
+                    )
                 row = self._conn.execute(_BLOCKED_BY_US, (self._app,)).fetchone()
             except (psycopg.Error, Exception):
                 return

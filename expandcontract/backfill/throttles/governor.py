@@ -1,9 +1,11 @@
 """The governor: before each batch, sample every throttle signal (at most once per
 check interval); while any is breached, back off (jittered, doubling) and re-sample until
-every paused signal has been clear for ``clear_checks`` consecutive checks."""
+every paused signal has been clear for ``clear_checks`` consecutive checks. With a
+``session``, samples run on it and survive a lost connection (reconnect, sample again)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -11,6 +13,8 @@ from typing import Any
 
 from expandcontract.backfill.settings import BackfillSettings
 from expandcontract.backfill.throttles.base import ProbeContext, Reading, Signal
+from expandcontract.runner.reconnect import Reconnecting
+from expandcontract.runner.runner import Connection
 
 Emit = Callable[[str, dict[str, Any]], None]
 
@@ -26,6 +30,7 @@ class Governor:
         heartbeat: Callable[[str | None], None],
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        session: Reconnecting | None = None,
     ) -> None:
         self.signals = list(signals)
         self.ctx = ctx
@@ -34,6 +39,7 @@ class Governor:
         self._heartbeat = heartbeat
         self._sleep = sleep
         self._clock = clock
+        self._session = session
         self._last_check = float("-inf")
         self._paused: dict[str, int] = {}  # signal name -> consecutive clear checks
         self.throttled_s = 0.0
@@ -41,7 +47,16 @@ class Governor:
 
     def _sample(self) -> dict[str, Reading]:
         self._last_check = self._clock()
-        return {s.name: s.read(self.ctx) for s in self.signals}
+        if self._session is None:
+            return self._read(self.ctx)
+        return self._session.run(self._read_on)
+
+    def _read_on(self, conn: Connection) -> dict[str, Reading]:
+        self.ctx = dataclasses.replace(self.ctx, conn=conn)
+        return self._read(self.ctx)
+
+    def _read(self, ctx: ProbeContext) -> dict[str, Reading]:
+        return {s.name: s.read(ctx) for s in self.signals}
 
     def _update(self, readings: dict[str, Reading]) -> list[str]:
         """Apply hysteresis; returns the details of the signals that keep the run paused."""

@@ -30,6 +30,8 @@ class ReplicaLag:
             if self.lag_query:
                 lag = max(lag, _scalar(ctx, self.lag_query))
         except (psycopg.Error, TypeError, ValueError) as exc:
+            if ctx.conn.broken:
+                raise  # a lost session, not an unmeasurable lag: the caller reconnects
             # Fail closed: a lag we cannot measure might be a lag we cannot afford.
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return Reading.stop(f"replica lag probe failed: {first}")

@@ -1,16 +1,33 @@
-"""ec migration files (YAML or JSON with an ``operations:`` list): lint the SQL of their
-``sql`` operations, with the phase from ``on:``, findings placed on the file's own lines."""
+"""ec migration files (YAML or JSON with an ``operations:`` list), read as ``ec plan`` reads
+them and with the position of every key: the SQL of ``sql`` operations (phase from ``on:``) is
+linted like any SQL, and the rules about the file itself (``expression-not-single``,
+``invalid-migration``) check its operations. Every finding is on the file's own lines."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import dataclasses
+import functools
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+if TYPE_CHECKING:
+    from expandcontract.lint.findings import Finding
+    from expandcontract.lint.settings import LintSettings
+    from expandcontract.operations import MigrationInvalid
 
-@dataclass(frozen=True)
+Position = tuple[int, int]  # 1-based line and column
+_TOP: Position = (1, 1)
+# A file that does not even parse is reported only if it says it is a migration: a folder may
+# hold other YAML that merely mentions "operations".
+_DECLARES_OPERATIONS = re.compile(r'^(?:operations\s*:|\s*\{?\s*"operations"\s*:)', re.MULTILINE)
+_OPERATION_NUMBER = re.compile(r"operation (\d+)\b")
+_LINE_COLUMN = re.compile(r"\bline (\d+), column (\d+)")
+
+
+@dataclasses.dataclass(frozen=True)
 class SqlSnippet:
     sql: str
     line: int  # 1-based line in the migration file where the SQL text starts
@@ -18,45 +35,197 @@ class SqlSnippet:
     direction: str  # up | down
 
 
-def _value_line(node: yaml.Node) -> int:
-    line = node.start_mark.line + 1
-    style = getattr(node, "style", None)
-    return line + 1 if style in ("|", ">") else line
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """What a rule reports on the file; ``hint`` None: the rule's own suggestion."""
+
+    position: Position
+    message: str
+    hint: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    error: MigrationInvalid
+    position: Position
+
+
+@dataclasses.dataclass(frozen=True)
+class OperationEntry:
+    """One item of ``operations:``."""
+
+    number: int  # 1-based, as ec plan counts: "operation 2 (alter_column)"
+    kind: str | None  # None unless the item is a mapping with exactly one key
+    body: Any
+    node: yaml.Node | None  # the body's node, for positions
+    position: Position  # of the item (its kind key)
+
+    @property
+    def where(self) -> str:
+        """How ec plan names the operation in its messages."""
+        return f"operation {self.number} ({self.kind})"
+
+    def position_of(self, *path: str | int) -> Position:
+        """Where the key at ``path`` in the body is written (an int: that list item); the
+        operation's own position when the file does not say."""
+        node, found = self.node, self.position
+        for step in path:
+            if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+                pairs = [(k, v) for k, v in node.value if getattr(k, "value", None) == step]
+                if not pairs:
+                    return self.position
+                key, node = pairs[-1]  # the last one, as the file is read
+                found = _position(key)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+                if step >= len(node.value):
+                    return self.position
+                node = node.value[step]
+                found = _position(node)
+            else:
+                return self.position
+        return found
+
+
+@dataclasses.dataclass
+class EcMigration:
+    path: Path
+    data: dict[str, Any] | None  # as ec plan reads it; None when it cannot be read
+    operations: list[OperationEntry]
+    read_error: Problem | None = None  # why ec plan cannot read the file at all
+
+    @property
+    def snippets(self) -> list[SqlSnippet]:
+        out: list[SqlSnippet] = []
+        for op in self.operations:
+            if op.kind != "sql" or not isinstance(op.body, dict):
+                continue
+            phase = str(op.body.get("on") or "expand")
+            for direction in ("up", "down"):
+                sql = op.body.get(direction)
+                if isinstance(sql, str) and sql.strip():
+                    line = _value_line(_value(op.node, direction)) or op.position[0]
+                    out.append(SqlSnippet(sql, line, phase if direction == "up" else "", direction))
+        return out
+
+    @functools.cached_property
+    def refusals(self) -> list[Refusal]:
+        """Every error ec plan would raise reading the file: the first of each operation (ec
+        plan itself stops at the first of all), then the file's own (top-level keys, unknown
+        operations), each at its operation or else at the top of the file."""
+        from expandcontract.engine.migration import from_spec
+        from expandcontract.operations import OPERATIONS, MigrationInvalid
+
+        found: list[Refusal] = []
+        if self.data is None:
+            return found
+        for op in self.operations:
+            if op.kind in OPERATIONS:
+                try:
+                    OPERATIONS[op.kind].from_spec(op.body, where=op.where)
+                except MigrationInvalid as exc:
+                    found.append(Refusal(exc, op.position))
+        try:
+            from_spec(self.data, default_name=self.path.stem)
+        except MigrationInvalid as exc:
+            if all(exc.message != r.error.message for r in found):
+                found.append(Refusal(exc, self._position_in(exc.message)))
+        return found
+
+    def _position_in(self, message: str) -> Position:
+        m = _OPERATION_NUMBER.match(message)
+        number = int(m.group(1)) if m else 0
+        return self.operations[number - 1].position if 0 < number <= len(self.operations) else _TOP
+
+
+def read(path: Path, text: str) -> EcMigration | None:
+    """The file as ec plan reads it, or None when it is not an ec migration file (no
+    top-level ``operations:`` list)."""
+    from expandcontract.engine.migration import parse_text
+    from expandcontract.operations import MigrationInvalid
+
+    try:  # positions only: the data is what ec plan reads, below
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        root = None
+    try:
+        data = parse_text(text, source=str(path), json_format=path.suffix == ".json")
+    except MigrationInvalid as exc:
+        declared = isinstance(_value(root, "operations"), yaml.SequenceNode)
+        if not declared and not _DECLARES_OPERATIONS.search(text):
+            return None
+        return EcMigration(path, None, [], Problem(_mark(exc.message), exc.message, exc.hint))
+    if not isinstance(data, dict) or not isinstance(data.get("operations"), list):
+        return None
+    items = _value(root, "operations")
+    operations = [
+        _entry(i, raw, _item(items, i - 1)) for i, raw in enumerate(data["operations"], start=1)
+    ]
+    return EcMigration(path, data, operations)
 
 
 def snippets(path: Path, text: str) -> list[SqlSnippet] | None:
     """SQL snippets of the file, or None when it is not an ec migration file."""
-    try:
-        root = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, ValueError):
-        return None
-    if not isinstance(root, dict) or not isinstance(root.get("operations"), list):
-        return None
-    out: list[SqlSnippet] = []
-    ops_node = _get(node, "operations")
-    for i, op in enumerate(root["operations"]):
-        if not isinstance(op, dict) or "sql" not in op or not isinstance(op["sql"], dict):
+    migration = read(path, text)
+    return None if migration is None else migration.snippets
+
+
+def rule_findings(path: str, migration: EcMigration, settings: LintSettings) -> list[Finding]:
+    """Findings of the active rules about the file itself."""
+    from expandcontract.lint.findings import Finding
+    from expandcontract.lint.registry import is_active
+    from expandcontract.lint.rules import expression_not_single, invalid_migration
+
+    found: list[Finding] = []
+    for module in (expression_not_single, invalid_migration):
+        rule = module.RULE
+        if not is_active(rule, settings):
             continue
-        spec = op["sql"]
-        op_node = _get(_item(ops_node, i), "sql")
-        # YAML 1.1 reads the bare key `on` as the boolean True
-        phase = str(spec.get("on", spec.get(True, "expand")))
-        for direction in ("up", "down"):
-            sql = spec.get(direction)
-            if isinstance(sql, str) and sql.strip():
-                value = _get(op_node, direction)
-                line = _value_line(value) if value is not None else 1
-                out.append(SqlSnippet(sql, line, phase if direction == "up" else "", direction))
-    return out
+        for problem in module.check_file(migration):
+            line, column = problem.position
+            suggestion = problem.hint or rule.suggestion
+            found.append(
+                Finding(path, line, column, rule.id, rule.severity, problem.message, suggestion)
+            )
+    return found
 
 
-def _get(node: yaml.Node | None, key: str) -> yaml.Node | None:
+def _mark(message: str) -> Position:
+    """The position ec plan names in a message about the file's text ("…, line 3, column 5:")."""
+    m = _LINE_COLUMN.search(message)
+    return (int(m.group(1)), int(m.group(2))) if m else _TOP
+
+
+def _entry(number: int, raw: Any, node: yaml.Node | None) -> OperationEntry:
+    if isinstance(raw, dict) and len(raw) == 1:
+        ((kind, body),) = raw.items()
+        if isinstance(node, yaml.MappingNode) and node.value:
+            key, value = node.value[-1]
+            return OperationEntry(number, kind, body, value, _position(key))
+        return OperationEntry(number, kind, body, None, _position(node))
+    return OperationEntry(number, None, raw, node, _position(node))
+
+
+def _position(node: yaml.Node | None) -> Position:
+    if node is None:
+        return _TOP
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _value_line(node: yaml.Node | None) -> int:
+    """Line where a scalar's text starts (a block scalar ``|`` starts on the next line)."""
+    if node is None:
+        return 0
+    line = node.start_mark.line + 1
+    return line + 1 if getattr(node, "style", None) in ("|", ">") else line
+
+
+def _value(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    found = None
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             if getattr(k, "value", None) == key:
-                return v  # type: ignore[no-any-return]
-    return None
+                found = v  # the last one, as the file is read
+    return found
 
 
 def _item(node: yaml.Node | None, index: int) -> yaml.Node | None:
