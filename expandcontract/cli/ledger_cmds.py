@@ -99,3 +99,22 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
             table.add_row(*(escape(str(b[k])) for k in (
                 "name", "table", "status", "rows_done", "batches", "verified")))  # fmt: skip
         console.print(table)
+    _render_attention(console, data)
+
+
+def _render_attention(console: Console, data: dict[str, Any]) -> None:
+    """What needs the user: rows `up` cannot convert, a phase that failed or was interrupted."""
+    for table, count in (data.get("pending_rows") or {}).items():
+        if count:
+            console.print(
+                f"{count} row(s) of {table} are pending: `up` could not convert them yet "
+                "(the old version's writes go through); fix them, then `ec apply` again",
+                markup=False,
+            )
+    active = next((m for m in data["migrations"] if m.get("active")), None)
+    for phase, info in (active or {}).get("phases", {}).items():
+        if info.get("status") in ("failed", "interrupted"):
+            detail = info.get("error") or ""
+            console.print(f"{phase} {info['status']}: {detail}".rstrip(": "), markup=False)
+            if info.get("hint"):
+                console.print(f"  hint: {info['hint']}", markup=False)

@@ -8,11 +8,9 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from psycopg import sql
-
 from expandcontract.config import Settings
-from expandcontract.engine import versions
-from expandcontract.engine.backfill import current_run_lock, pending_count, settle_pending
+from expandcontract.engine import report, versions
+from expandcontract.engine.backfill import current_run_lock, settle_pending
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.phases import (
     BackfillFn,
@@ -23,7 +21,7 @@ from expandcontract.engine.phases import (
 )
 from expandcontract.engine.plan import Plan, build_plan
 from expandcontract.engine.selector import as_version
-from expandcontract.errors import ECError, LedgerBusy, LedgerError
+from expandcontract.errors import ECError, LedgerBusy
 from expandcontract.events import EventSink, log_event
 from expandcontract.ledger import ExclusiveRun, Ledger, MigrationRecord
 from expandcontract.ledger.lock import RunLockLost
@@ -224,15 +222,7 @@ class Engine:
         )
 
     def _stored_plan(self, runner: SafeRunner, ledger: Ledger, record: MigrationRecord) -> Plan:
-        row = runner.conn.execute(
-            sql.SQL("SELECT spec FROM {} WHERE id = %s").format(
-                sql.Identifier(ledger.schema, "migrations")
-            ),
-            (record.id,),
-        ).fetchone()
-        if not row or not row[0] or "plan" not in row[0]:
-            raise LedgerError(f"the ledger has no stored plan for migration {record.name!r}")
-        return Plan.from_json(row[0]["plan"])
+        return report.stored_plan(runner, ledger, record)
 
     def _backfill(self, ledger: Ledger, record: MigrationRecord, plan: Plan) -> None:
         if plan.backfills and self.backfill is None:
@@ -353,37 +343,10 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         with self._runner() as runner:
-            ledger = Ledger(runner, self.settings.ledger_schema)
-            data = ledger.status()
-            record = ledger.active_migration(self.schema) if data["initialized"] else None
-            data["migration"] = record.name if record else None
-            data["phase"] = record.phase if record else None
-            data["new_schema"] = record.version_schema if record else None
-            data["old_schema"] = record.old_schema if record else None
-            data["current_schema"] = (
-                versions.current(runner.conn, ledger, self.schema)
-                if data["initialized"]
-                else self.schema
-            )
-            # Rows `up` could not convert yet (None: not counted before the backfill ran).
-            data["pending_rows"] = {}
-            if record is not None:
-                for job in self._stored_plan(runner, ledger, record).backfills:
-                    count = pending_count(runner.conn, job.schema, job.table)
-                    data["pending_rows"][f"{job.schema}.{job.table}"] = count
-            return data
+            return report.status(runner, Ledger(runner, self.settings.ledger_schema), self.schema)
 
     def _summary(self, ledger: Ledger, record: MigrationRecord) -> dict[str, Any]:
-        fresh = ledger.migration(record.id) or record
-        return {
-            "migration": fresh.name,
-            "phase": fresh.phase,
-            "active": fresh.active,
-            "new_schema": fresh.version_schema,
-            "old_schema": fresh.old_schema,
-            "phases": ledger.phases(fresh.id),
-            "current_schema": versions.current(ledger.runner.conn, ledger, self.schema),
-        }
+        return report.summary(ledger, record, self.schema)
 
 
 def _undoable(plan: Plan, done: set[tuple[str, str]]) -> list[Any]:

@@ -287,3 +287,33 @@ def test_each_row_is_computed_exactly_once_across_a_killed_backfill(ec_db: EcDat
     assert Session(ec_db.url, "public_live").rows("SELECT count(*) FROM t WHERE w = id * 2") == [
         (40000,)
     ]
+
+
+def test_ec_status_lists_what_needs_the_user(codes: EcDatabase) -> None:
+    from click.testing import CliRunner
+
+    from expandcontract.cli import cli
+
+    with pytest.raises(PendingRows):
+        engine(codes.url).apply(migration("to_int", TO_INT))
+    out = CliRunner().invoke(cli, ["status", "-d", codes.url]).output
+    assert "3 row(s) of public.codes are pending" in out
+    assert "backfill failed: 3 row(s) of public.codes cannot be converted" in out
+    assert "(id)=(321)" in out
+
+
+def test_on_failure_rollback_from_the_cli(codes: EcDatabase, tmp_path: Any) -> None:
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from expandcontract.cli import cli
+
+    path = tmp_path / "to_int.json"
+    path.write_text(_json.dumps({"operations": [TO_INT]}))
+    result = CliRunner().invoke(
+        cli, ["apply", str(path), "--on-failure", "rollback", "-d", codes.url]
+    )
+    assert result.exit_code == 1, result.output
+    assert "rolled back automatically" in result.output
+    assert engine(codes.url).status()["migration"] is None
