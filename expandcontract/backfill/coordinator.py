@@ -121,7 +121,10 @@ class Coordinator:
 
     def _poll(self, conn: Connection, phase: str, beat: bool) -> tuple[dict[str, int], str | None]:
         """One look at the phase (repeatable after a lost connection)."""
-        check_run_lock(conn, self.settings.run_lock, before="the next range")
+        check_run_lock(
+            conn, self.settings.run_lock, self.ledger_schema, before="the next range",
+            wait_s=self.settings.reconnect_max_s,
+        )  # fmt: skip
         if beat:  # waiting on other hosts' ranges is being alive too
             self.store.beat(conn, self.settings.lease_s)
         expire_dead_local_leases(conn, self.store, socket.gethostname())
@@ -175,7 +178,14 @@ class Coordinator:
         session = self._session()
         try:
             row = session.run(self.store.row)
-            session.run(functools.partial(check_run_lock, run_lock=self.settings.run_lock))
+            session.run(
+                functools.partial(
+                    check_run_lock,
+                    run_lock=self.settings.run_lock,
+                    ledger_schema=self.ledger_schema,
+                    wait_s=self.settings.reconnect_max_s,
+                )
+            )
         finally:
             session.close()
         if row is not None and row["requested"] == "cancel":

@@ -149,7 +149,9 @@ class RangeRunner:
         self, conn: Connection, claim: Claim, cursor: Cursor, size: int, attempts: int
     ) -> BatchOutcome:
         # Another ec run may have taken the lock: not one more batch (nor sweep batch) then.
-        check_run_lock(conn, self.settings.run_lock)
+        check_run_lock(
+            conn, self.settings.run_lock, self.store.schema, wait_s=self.settings.reconnect_max_s
+        )
         common: dict[str, Any] = {
             "store": self.store,
             "lock_ms": self.settings.lock_timeout_ms,

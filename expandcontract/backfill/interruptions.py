@@ -4,11 +4,13 @@ recorded as ``interrupted`` and resume from the committed batches when run again
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from expandcontract.backfill.errors import BackfillFailed
 from expandcontract.ledger.liveness import INTERRUPTED, backfill_run_command
-from expandcontract.ledger.lock import LOST_HINT, LOST_MESSAGE, RunLockLost, lock_still_held
+from expandcontract.ledger.lock import LOST_HINT, LOST_MESSAGE, RunLockLost, run_is_current
 from expandcontract.runner.reconnect import ConnectionFailed
 from expandcontract.runner.runner import Connection
 
@@ -43,9 +45,30 @@ def connection_interrupted(
     )
 
 
+_POLL_S = 0.2
+
+
 def check_run_lock(
-    conn: Connection, run_lock: tuple[int, int, int] | None, *, before: str = "the next batch"
+    conn: Connection,
+    run_lock: tuple[int, int, int] | None,
+    ledger_schema: str,
+    *,
+    before: str = "the next batch",
+    wait_s: float = 60.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Raise BackfillRunLockLost unless the run lock's holder still holds it."""
-    if run_lock is not None and not lock_still_held(conn, *run_lock):
-        raise BackfillRunLockLost(f"{LOST_MESSAGE}; stopped before {before}", LOST_HINT)
+    """Return while ec's run (``run_lock`` = classid, objid, run generation) still holds
+    its lock; raise BackfillRunLockLost once another run stamped the ledger. While nobody
+    holds the lock (the run is taking it again after its session ended, e.g. a server
+    restart) wait, up to ``wait_s``."""
+    if run_lock is None:
+        return
+    waited = 0.0
+    while True:
+        current = run_is_current(conn, ledger_schema, *run_lock)
+        if current:
+            return
+        if current is False or waited >= wait_s:
+            raise BackfillRunLockLost(f"{LOST_MESSAGE}; stopped before {before}", LOST_HINT)
+        sleep(_POLL_S)
+        waited += _POLL_S

@@ -58,8 +58,9 @@ class BackfillSettings:
     # A lost connection or an unreachable server is retried (reconnect, capped jittered
     # backoff) for this long, counted from the loss; then the run stops, resumable.
     reconnect_max_s: float = 60.0
-    # ec's run lock as (classid, objid, pid) (ExclusiveRun.holder()): when set, every batch
-    # first checks that backend still holds it, and the run stops at once when it does not.
+    # ec's run as (classid, objid, run generation) (ExclusiveRun.token()): when set, every batch
+    # first checks that the run still holds its lock, and stops at once when another run took
+    # it (while nobody holds it, e.g. after a server restart, it waits for the run to retake it).
     # A list or tuple (worker processes get it through JSON).
     run_lock: tuple[int, int, int] | None = None
 
@@ -68,7 +69,7 @@ class BackfillSettings:
             lock = tuple(int(v) for v in self.run_lock)
             if len(lock) != 3:
                 raise ConfigError(
-                    "invalid backfill setting: run_lock must be (classid, objid, pid)"
+                    "invalid backfill setting: run_lock must be (classid, objid, generation)"
                 )
             object.__setattr__(self, "run_lock", lock)
         checks: list[tuple[str, bool]] = [

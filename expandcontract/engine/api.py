@@ -10,7 +10,7 @@ from typing import Any
 
 from expandcontract.config import Settings
 from expandcontract.engine import report, versions
-from expandcontract.engine.backfill import current_run_lock, settle_pending
+from expandcontract.engine.backfill import current_run, settle_pending
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.phases import (
     BackfillFn,
@@ -72,14 +72,19 @@ class Engine:
         lock stops the run at once, since another run may own the database now."""
         with (
             self._runner() as runner,
-            ExclusiveRun(runner.conninfo, self.settings.ledger_schema, command) as run,
+            ExclusiveRun(
+                runner.conninfo,
+                self.settings.ledger_schema,
+                command,
+                retry_s=self.settings.retry_max_ms / 1000,
+            ) as run,
         ):
             runner.guard = run.check
-            token = current_run_lock.set(run.holder())
+            token = current_run.set(run)
             try:
                 yield runner
             finally:
-                current_run_lock.reset(token)
+                current_run.reset(token)
 
     # -- planning ----------------------------------------------------------------------------
     def plan(self, migration: Migration) -> Plan:
@@ -172,6 +177,9 @@ class Engine:
         if ledger.version() is None:
             plan = build_plan(runner.conn, migration, self.schema, self.schema)
             ledger.ensure()
+            run = current_run.get()
+            if run is not None:
+                run.stamp()  # the ledger exists now: stamp this run's generation
             return self._record(runner, ledger, migration, plan, None), plan
         ledger.ensure()
         active = ledger.active_migration(self.schema)

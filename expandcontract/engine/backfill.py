@@ -14,7 +14,10 @@ as the old version converts it on the spot, so `ec apply` again only has to re-c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -33,16 +36,15 @@ from expandcontract.engine.triggers import (
     pending_index_step,
 )
 from expandcontract.errors import ECError
-from expandcontract.ledger import MigrationRecord
+from expandcontract.ledger import ExclusiveRun, MigrationRecord
+from expandcontract.ledger.lock import RunLockLost
 from expandcontract.operations.state import PENDING
 from expandcontract.runner import RetryPolicy, SafeRunner, Step
 
 _LISTED = 10  # rows named in the message; `ec status` shows the count
-# ec's run lock (classid, objid, pid) while an engine command holds it: the backfill's workers
-# check it before every batch (set by Engine._exclusive).
-current_run_lock: ContextVar[tuple[int, int, int] | None] = ContextVar(
-    "expandcontract_run_lock", default=None
-)
+# The run lock of the engine command running now (set by Engine._exclusive): the backfill's
+# workers check it before every batch, and a keeper thread takes it again after a lost session.
+current_run: ContextVar[ExclusiveRun | None] = ContextVar("expandcontract_run", default=None)
 
 
 class PendingRows(ECError):
@@ -66,22 +68,24 @@ def table_backfill(
         # The backfill touches rows as the OLD version: the trigger then computes the new
         # columns from up. Declared explicitly, whatever the database's default search_path.
         session = as_version(url, record.old_schema or job.schema)
+        run_lock = current_run.get()
         tuned = dataclasses.replace(
             tuning or BackfillSettings(),
-            run_lock=current_run_lock.get(),
+            run_lock=run_lock.token() if run_lock is not None else None,
             reconnect_max_s=settings.retry_max_ms / 1000,
         )
-        result = run_backfill(
-            session,
-            table=job.table,
-            schema=job.schema,
-            assignments={PENDING: "false"},
-            where=sql.Identifier(PENDING).as_string(None),
-            name=backfill_name(job, record),
-            settings=tuned,
-            migration_id=record.id,
-            ledger_schema=settings.ledger_schema,
-        )
+        with _keeping(run_lock):
+            result = run_backfill(
+                session,
+                table=job.table,
+                schema=job.schema,
+                assignments={PENDING: "false"},
+                where=sql.Identifier(PENDING).as_string(None),
+                name=backfill_name(job, record),
+                settings=tuned,
+                migration_id=record.id,
+                ledger_schema=settings.ledger_schema,
+            )
         if not result.verified:
             once = result.mode == "once"
             why = f": {result.mode_reason}" if once else ""
@@ -98,6 +102,32 @@ def table_backfill(
             settle_pending(runner, job)
 
     return run
+
+
+@contextlib.contextmanager
+def _keeping(run: ExclusiveRun | None) -> Iterator[None]:
+    """While the backfill runs, the engine's thread is busy in it: a keeper thread checks the
+    run lock every second and takes it again after a lost session (a server restart) if no
+    other run held it meanwhile. If it cannot, the workers see it and stop."""
+    if run is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def keep() -> None:
+        while not stop.wait(1.0):
+            try:
+                run.check(before="the next batch")
+            except RunLockLost:
+                return
+
+    keeper = threading.Thread(target=keep, name="ec-run-lock-keeper", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
 
 
 def settle_pending(runner: SafeRunner, job: BackfillJob) -> None:

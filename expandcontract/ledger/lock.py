@@ -4,9 +4,13 @@ A session lock (not a transaction lock) because an apply spans many transactions
 because PostgreSQL releases it by itself if the process dies, so a crash never wedges ec.
 The flip side: if that session ends while ec goes on (pg_terminate_backend, a server
 restart), the lock is gone and another run may take it. So a run checks that it still holds
-the lock before every step and every backfill batch (``check`` / ``lock_still_held``) and
-stops at once when it does not; it never takes the lock again by itself, since another run
-may have come and gone in between.
+the lock before every step and every backfill batch (``check`` / ``run_is_current``).
+
+Every run that takes the lock stamps the ledger with a new *run generation* first thing. A run
+whose lock session ended takes the lock again only if the generation is still its own: then
+no other run has held the lock in between, and going on is as safe as if the session had never
+ended (a server restart mid-apply is survived). Otherwise it stops at once: another run holds
+the lock, or has come and gone.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import zlib
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from expandcontract.errors import ECError, LedgerBusy
 from expandcontract.runner import connect
+from expandcontract.runner.reconnect import DEFAULT_RETRY_S, ConnectionFailed
 
 # pg_try_advisory_lock(int4, int4): a fixed class id for ec, the object id from the ledger name.
 _CLASS_ID = 0x6563  # "ec"
@@ -38,6 +44,20 @@ SELECT EXISTS (
   SELECT 1 FROM pg_locks
   WHERE locktype = 'advisory' AND granted AND classid = %s AND objid = %s AND objsubid = 2
     AND pid = %s AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+)
+"""
+
+GENERATION_KEY = "run_generation"  # in the ledger's meta table
+_HAS_META = """
+SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = 'meta'
+"""
+# Who holds the lock now, whoever it is (a run that took it again has a new pid).
+_HELD = """
+SELECT EXISTS (
+  SELECT 1 FROM pg_locks
+  WHERE locktype = 'advisory' AND granted AND classid = %s AND objid = %s AND objsubid = 2
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 )
 """
 
@@ -65,6 +85,31 @@ def lock_still_held(conn: psycopg.Connection[Any], classid: int, objid: int, pid
     return bool(row and row[0])
 
 
+def read_generation(conn: psycopg.Connection[Any], ledger_schema: str) -> int | None:
+    """The ledger's run generation (None before a run stamped it, or without a ledger)."""
+    if conn.execute(_HAS_META, (ledger_schema,)).fetchone() is None:
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT value FROM {} WHERE key = %s").format(
+            sql.Identifier(ledger_schema, "meta")
+        ),
+        (GENERATION_KEY,),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def run_is_current(
+    conn: psycopg.Connection[Any], ledger_schema: str, classid: int, objid: int, generation: int
+) -> bool | None:
+    """From any session: True while some session holds the run lock and the ledger's run
+    generation is ``generation``; False once another run stamped it; None while nobody holds
+    the lock (its run may be taking it again after a lost session)."""
+    if read_generation(conn, ledger_schema) != generation:
+        return False
+    row = conn.execute(_HELD, (classid, objid)).fetchone()
+    return True if row and row[0] else None
+
+
 def run_lock_holder(conn: psycopg.Connection[Any], ledger_schema: str) -> tuple[Any, ...] | None:
     """(pid, application_name, user, client address, backend start) of the session holding
     the run lock of ``ledger_schema``, or None when no ec run is alive."""
@@ -75,16 +120,24 @@ class ExclusiveRun:
     """``with ExclusiveRun(url, schema, "ec apply") as run:``; raises LedgerBusy at once if
     taken. ``run.check()`` before each step raises RunLockLost if the lock is gone."""
 
-    def __init__(self, conninfo: str, ledger_schema: str, command: str) -> None:
+    def __init__(
+        self, conninfo: str, ledger_schema: str, command: str, *, retry_s: float = DEFAULT_RETRY_S
+    ) -> None:
         self.conninfo = conninfo
+        self.ledger_schema = ledger_schema
         self.key = lock_key(ledger_schema)
         self.command = command
+        self.retry_s = retry_s  # how long to wait for the server when taking the lock again
+        self.generation: int | None = None
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._pid: int | None = None
 
+    @property
+    def _label(self) -> str:
+        return f"expandcontract: {self.command} ({socket.gethostname()}:{os.getpid()})"[:63]
+
     def __enter__(self) -> ExclusiveRun:
-        label = f"expandcontract: {self.command} ({socket.gethostname()}:{os.getpid()})"
-        conn = connect(self.conninfo, application_name=label[:63])
+        conn = connect(self.conninfo, application_name=self._label)
         got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key).fetchone()
         if not got or not got[0]:
             holder = conn.execute(_HOLDER, self.key).fetchone()
@@ -102,7 +155,29 @@ class ExclusiveRun:
             )
         self._conn = conn
         self._pid = conn.info.backend_pid
+        self.stamp()
         return self
+
+    def stamp(self) -> None:
+        """A new run generation in the ledger (if there is a ledger yet): from now on a run
+        that lost its session cannot take the lock again. Call again once the ledger exists."""
+        assert self._conn is not None
+        if self._conn.execute(_HAS_META, (self.ledger_schema,)).fetchone() is None:
+            return
+        meta = sql.Identifier(self.ledger_schema, "meta")
+        row = self._conn.execute(
+            sql.SQL(
+                "INSERT INTO {m} (key, value) VALUES (%s, '1') ON CONFLICT (key) DO UPDATE"
+                " SET value = ({m}.value::bigint + 1)::text RETURNING value"
+            ).format(m=meta),
+            (GENERATION_KEY,),
+        ).fetchone()
+        self.generation = int(row[0]) if row else None
+
+    def token(self) -> tuple[int, int, int] | None:
+        """(classid, objid, generation) for ``run_is_current`` elsewhere (backfill workers
+        get it as ``BackfillSettings.run_lock``); None before the ledger exists."""
+        return None if self.generation is None else (*self.key, self.generation)
 
     def holder(self) -> tuple[int, int, int]:
         """(classid, objid, pid) of the held lock, for ``lock_still_held`` elsewhere (backfill
@@ -112,16 +187,40 @@ class ExclusiveRun:
         return self.key[0], self.key[1], self._pid
 
     def check(self, before: str = "the next step") -> None:
-        """Raise RunLockLost unless our session is alive and still holds the lock. The lock is
-        never taken again here: another run may hold it, or have come and gone."""
-        held = False
+        """Return while our session holds the lock, or once it took the lock again with the
+        run generation unchanged (no other run held it meanwhile); raise RunLockLost else."""
         if self._conn is not None and self._pid is not None and not self._conn.broken:
             try:
-                held = lock_still_held(self._conn, *self.key, self._pid)
+                if lock_still_held(self._conn, *self.key, self._pid):
+                    return
             except psycopg.Error:
-                held = False
-        if not held:
-            raise RunLockLost(f"{LOST_MESSAGE}; stopped before {before}", LOST_HINT)
+                pass
+        self._retake(before)
+
+    def _retake(self, before: str) -> None:
+        lost = RunLockLost(f"{LOST_MESSAGE}; stopped before {before}", LOST_HINT)
+        self._close()
+        if self.generation is None:
+            raise lost
+        try:
+            conn = connect(self.conninfo, application_name=self._label, retry_s=self.retry_s)
+        except ConnectionFailed:
+            raise lost from None
+        got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key).fetchone()
+        if got and got[0] and read_generation(conn, self.ledger_schema) == self.generation:
+            self._conn, self._pid = conn, conn.info.backend_pid
+            return
+        with contextlib.suppress(psycopg.Error):
+            if got and got[0]:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)
+        conn.close()
+        raise lost
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn, self._pid = None, None
 
     def __exit__(self, *exc: object) -> None:
         if self._conn is not None:

@@ -11,8 +11,9 @@ import psycopg
 import pytest
 
 from expandcontract.backfill import BackfillFailed, run_backfill
-from expandcontract.ledger import ExclusiveRun
+from expandcontract.ledger import ExclusiveRun, Ledger
 from expandcontract.ledger.lock import RunLockLost
+from expandcontract.runner import SafeRunner
 from tests.backfill.conftest import Background, Events, batches, fixed, make_table, wrong_rows
 
 SLOW = (
@@ -35,8 +36,11 @@ def test_backfill_stops_before_its_next_batch_when_the_run_lock_is_lost(
     make_table(ec_conn, 600)
     ec_conn.execute(SLOW)
     events = Events()
+    with SafeRunner(ec_db.url, sink=None) as runner:
+        Ledger(runner).ensure()  # a run stamps its generation in the ledger
     with ExclusiveRun(ec_db.url, "expandcontract", "ec apply") as lock:
-        settings = fixed(20, run_lock=lock.holder(), workers=workers, ranges_per_worker=1)
+        assert lock.token() is not None
+        settings = fixed(20, run_lock=lock.token(), workers=workers, ranges_per_worker=1)
         run = Background(
             lambda: run_backfill(
                 ec_db.url, table="items", assignments={"b": "slowish(a)"}, name="locked",
@@ -49,11 +53,12 @@ def test_backfill_stops_before_its_next_batch_when_the_run_lock_is_lost(
             events.wait_for(lambda e: e["event"] == "batch")
         _terminate(ec_db.url, lock.holder()[2])
         committed = len(batches(ec_conn, "locked", phase))
-        with pytest.raises(BackfillFailed) as info:
+        # Another run takes the lock (and stamps the ledger): the backfill writes nothing more.
+        with (
+            ExclusiveRun(ec_db.url, "expandcontract", "ec rollback"),
+            pytest.raises(BackfillFailed) as info,
+        ):
             run.result(60)
-        # Another run may take the lock now; the backfill no longer writes.
-        with ExclusiveRun(ec_db.url, "expandcontract", "ec rollback"):
-            pass
     assert isinstance(info.value, RunLockLost)
     assert "lost ec's run lock (its session ended)" in info.value.message
     assert "stopped before the next batch" in info.value.message

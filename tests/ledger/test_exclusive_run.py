@@ -109,9 +109,15 @@ def test_a_terminated_lock_session_stops_the_run_and_frees_the_database(
                 first.check()
 
 
-def test_the_lock_is_not_taken_again_after_a_server_restart(
+def _with_ledger(url: str) -> None:
+    with SafeRunner(url, sink=None) as runner:
+        Ledger(runner).ensure()
+
+
+def test_without_a_ledger_a_lost_lock_is_never_taken_again(
     restartable: RestartableServer,
 ) -> None:
+    """No ledger, no run generation: nothing proves no other run came and went."""
     url = restartable.new_database()
     with ExclusiveRun(url, "expandcontract", "ec apply") as run:
         restartable.restart(0.2)
@@ -120,6 +126,34 @@ def test_the_lock_is_not_taken_again_after_a_server_restart(
         with pytest.raises(RunLockLost):  # still lost: never re-acquired behind our back
             run.check()
         with ExclusiveRun(url, "expandcontract", "ec rollback"):
+            pass
+
+
+def test_after_a_server_restart_the_run_takes_its_lock_again(
+    restartable: RestartableServer,
+) -> None:
+    url = restartable.new_database()
+    _with_ledger(url)
+    with ExclusiveRun(url, "expandcontract", "ec apply") as run:
+        before = run.holder()
+        restartable.restart(0.2)
+        run.check()  # no other run stamped the ledger meanwhile: the lock is ours again
+        assert run.holder()[2] != before[2]
+        with pytest.raises(LedgerBusy):
+            ExclusiveRun(url, "expandcontract", "ec rollback").__enter__()
+
+
+def test_a_lost_lock_another_run_held_meanwhile_is_not_taken_again(ec_db: EcDatabase) -> None:
+    _with_ledger(ec_db.url)
+    with ExclusiveRun(ec_db.url, "expandcontract", "ec apply") as first:
+        generation = first.generation
+        _terminate(ec_db.url, first.holder()[2])
+        with ExclusiveRun(ec_db.url, "expandcontract", "ec rollback") as second:
+            assert second.generation == (generation or 0) + 1
+        # The other run came and went: the lock is free, but not ours to take.
+        with pytest.raises(RunLockLost):
+            first.check()
+        with ExclusiveRun(ec_db.url, "expandcontract", "ec complete"):
             pass
 
 
@@ -174,6 +208,27 @@ def test_a_runner_guarded_by_the_lock_runs_no_step_once_it_is_lost(ec_db: EcData
     with ec_db.connect() as conn:
         found = conn.execute("SELECT to_regclass('t1') IS NOT NULL, to_regclass('t2') IS NULL")
         assert found.fetchone() == (True, True)
+
+
+def test_a_step_cut_by_a_server_restart_is_retried_once_the_lock_is_ours_again(
+    restartable: RestartableServer,
+) -> None:
+    url = restartable.new_database()
+    _with_ledger(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE hits (n int)")
+    slow = Step.of("slow", sql.SQL("INSERT INTO hits SELECT 1 FROM pg_sleep(1.5)"))
+    with (
+        ExclusiveRun(url, "expandcontract", "ec apply") as run,
+        SafeRunner(url, sink=None, guard=run.check) as runner,
+    ):
+        restarter = restartable.restart_later(0.5, 0.5)
+        try:
+            runner.run(slow)
+        finally:
+            restarter.join()
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM hits").fetchone() == (1,)
 
 
 def test_a_step_cut_by_a_server_restart_is_not_retried_without_the_lock(
