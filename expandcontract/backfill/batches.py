@@ -45,6 +45,7 @@ def keyset_batch(
     lease_s: float,
     attempts: int,
     throttle_ms: float,
+    generation: int | None = None,
 ) -> BatchOutcome:
     bounds = Bounds(cursor=cursor, lo=claim.lo, hi=claim.hi)
     params: dict[str, Any] = batch.bound_params(bounds)
@@ -73,6 +74,7 @@ def keyset_batch(
             claim,
             BatchRecord(cursor, last, size, scanned, updated, duration, attempts, throttle_ms),
             lease_s,
+            generation=generation,
         )
     # Not done on a short batch: one more (cheap) probe picks up keys inserted meanwhile.
     return BatchOutcome(scanned, updated, last, duration, False)
@@ -92,6 +94,7 @@ def ctid_batch(
     lease_s: float,
     attempts: int,
     throttle_ms: float,
+    generation: int | None = None,
 ) -> BatchOutcome:
     """``cursor`` is the first page not done yet; the last range is open and follows growth."""
     start = int(cursor) if isinstance(cursor, int) else int(claim.lo or 0)  # type: ignore[arg-type]
@@ -119,6 +122,7 @@ def ctid_batch(
             claim,
             BatchRecord(start, stop, size, scanned, updated, duration, attempts, throttle_ms),
             lease_s,
+            generation=generation,
         )
     # Size ctid batches by pages read, not live rows found: all-dead pages cost time too.
     work = int((stop - start) * max(rows_per_page, 1.0))

@@ -107,12 +107,16 @@ def classify(
             )
         )
     assigned = {attnums[c]: c for c, _ in spec.assignments}
+    # The write also changes stored generated columns computed from what it assigns.
+    for attnum, name in conn.execute(_GENERATED_FROM, (table_oid, list(assigned))).fetchall():
+        assigned.setdefault(int(attnum), f"{name} (generated from an assigned column)")
+    triggers = [str(r[0]) for r in conn.execute(_BEFORE_UPDATE_TRIGGERS, (table_oid,))]
     offset = 7 if conn.info.server_version >= 120000 else 8  # FirstLowInvalidHeapAttributeNumber
     try:
         with conn.transaction(force_rollback=True):
             conn.execute("SELECT set_config('statement_timeout', '30s', true)")
             for i, probe in enumerate(probes):
-                reason = _unsafe(conn, i, probe, table_oid, assigned, offset)
+                reason = _unsafe(conn, i, probe, table_oid, assigned, offset, triggers)
                 if reason:
                     return Mode(ONCE, reason)
     except psycopg.Error as exc:
@@ -136,6 +140,7 @@ def _unsafe(
     table_oid: int,
     assigned: Mapping[int, str],
     offset: int,
+    triggers: list[str],
 ) -> str | None:
     view = sql.Identifier("pg_temp", f"_ec_mode_probe_{i}")
     # binary=True: the extended protocol, which carries exactly one statement.
@@ -160,6 +165,12 @@ def _unsafe(
                 f"{probe.what} reads {', '.join(own)}, which the backfill's own write "
                 "changes: evaluated again it would apply again"
             )
+        if reads and triggers:
+            return (
+                f"{probe.what} reads columns that BEFORE UPDATE trigger(s) "
+                f"{', '.join(triggers)} may change on every write: evaluated again it could "
+                "apply again"
+            )
     levels = ["s", "v"] if probe.assignment else ["v"]
     for marker, what in _MUTABLE_NODES.items():
         if marker in tree and (probe.assignment or "volatile" in what):
@@ -176,6 +187,24 @@ def _unsafe(
         return f"{probe.what} calls {calls}: evaluated again it can {effect}"
     return None
 
+
+# Stored generated columns whose expression reads one of the given columns.
+_GENERATED_FROM = """
+SELECT DISTINCT a.attnum, a.attname FROM pg_attribute a
+JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+ AND d.refclassid = 'pg_class'::regclass AND d.refobjid = a.attrelid
+WHERE a.attrelid = %s AND a.attgenerated = 's' AND d.refobjsubid = ANY(%s::smallint[])
+"""
+# Enabled user BEFORE UPDATE row triggers (ROW = 1, BEFORE = 2, UPDATE = 16 in tgtype); ec's own
+# dual-write triggers only write the new version's columns.
+_BEFORE_UPDATE_TRIGGERS = """
+SELECT tgname FROM pg_trigger
+WHERE tgrelid = %s AND NOT tgisinternal AND tgenabled <> 'D'
+  AND tgtype & 1 = 1 AND tgtype & 2 = 2 AND tgtype & 16 = 16
+  AND tgname NOT LIKE '\\_ec\\_%%'
+ORDER BY tgname
+"""
 
 # Columns of the table that views used by the expression read, at any depth (pg_depend
 # records column dependencies of user views); a view depending on the whole table counts as

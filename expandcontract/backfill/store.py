@@ -199,10 +199,19 @@ class Store:
         return sql.SQL("backfill = %s AND phase = %s AND range_no = %s AND lease_token = %s")
 
     def commit_batch(
-        self, conn: Connection, claim: Claim, rec: BatchRecord, lease_s: float
+        self,
+        conn: Connection,
+        claim: Claim,
+        rec: BatchRecord,
+        lease_s: float,
+        *,
+        generation: int | None = None,
     ) -> None:
         """Call inside the batch transaction; raises LeaseLost (rolling the batch back) if
-        another worker has taken the range over."""
+        another worker has taken the range over, and, for a backfill of ec's run
+        ``generation``, BackfillRunLockLost if another run has stamped the ledger since."""
+        if generation is not None:
+            fence_generation(conn, self.schema, generation)
         cur = conn.execute(
             sql.SQL(
                 "UPDATE {} SET cursor = %s, rows_scanned = rows_scanned + %s,"
@@ -283,9 +292,11 @@ class Store:
             )
 
     def reload(self, conn: Connection, claim: Claim) -> Cursor:
-        """The committed cursor of a range we hold (after a lost connection)."""
+        """The committed cursor of a range we hold (after a lost connection). FOR SHARE: a batch
+        whose COMMIT was in flight when the connection was lost still holds the range row;
+        waiting for it gives its outcome, so a batch is never applied twice."""
         row = conn.execute(
-            sql.SQL("SELECT cursor FROM {} WHERE {}").format(
+            sql.SQL("SELECT cursor FROM {} WHERE {} FOR SHARE").format(
                 self.t("backfill_ranges"), self._range_where()
             ),
             (self.name, claim.phase, claim.range_no, claim.token),
@@ -374,3 +385,19 @@ def expire_dead_local_leases(conn: Connection, store: Store, host: str) -> int:
         )
         expired += 1
     return expired
+
+
+def fence_generation(conn: Connection, ledger_schema: str, generation: int) -> None:
+    """Inside a batch transaction of ec's run ``generation``: abort it if another run has
+    stamped the ledger, and hold off such a stamp (row share lock) until it commits."""
+    from expandcontract.backfill.interruptions import BackfillRunLockLost
+    from expandcontract.ledger.lock import GENERATION_KEY, LOST_HINT, LOST_MESSAGE
+
+    row = conn.execute(
+        sql.SQL("SELECT value FROM {} WHERE key = %s FOR SHARE").format(
+            sql.Identifier(ledger_schema, "meta")
+        ),
+        (GENERATION_KEY,),
+    ).fetchone()
+    if not row or int(row[0]) != generation:
+        raise BackfillRunLockLost(f"{LOST_MESSAGE}; its batch was rolled back", LOST_HINT)

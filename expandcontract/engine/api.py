@@ -79,7 +79,7 @@ class Engine:
                 retry_s=self.settings.retry_max_ms / 1000,
             ) as run,
         ):
-            runner.guard = run.check
+            runner.guard, runner.fence = run.check, run.fence
             token = current_run.set(run)
             try:
                 yield runner

@@ -98,7 +98,13 @@ def table_backfill(
                 else "re-run `ec apply` to resume it",
             )
         policy = RetryPolicy.from_settings(settings)
-        with SafeRunner(session, policy=policy, sink=None) as runner:
+        with SafeRunner(
+            session,
+            policy=policy,
+            sink=None,
+            guard=run_lock.check if run_lock is not None else None,
+            fence=run_lock.fence if run_lock is not None else None,
+        ) as runner:
             settle_pending(runner, job)
 
     return run
@@ -119,7 +125,9 @@ def _keeping(run: ExclusiveRun | None) -> Iterator[None]:
             try:
                 run.check(before="the next batch")
             except RunLockLost:
-                return
+                return  # another run took over: the workers see it and stop
+            except Exception:  # the server is still away: try again
+                continue
 
     keeper = threading.Thread(target=keep, name="ec-run-lock-keeper", daemon=True)
     keeper.start()

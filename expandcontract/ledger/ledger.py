@@ -290,6 +290,11 @@ class Ledger:
 
     # -- idempotent steps -----------------------------------------------------------------
     def step_done(self, conn: Connection, migration_id: int, phase: str, key: str) -> bool:
+        """Asked first in every attempt of a step, inside its transaction. The transaction lock
+        per step makes a retry wait for an earlier attempt whose COMMIT was still in flight
+        when its connection was lost, so it sees that attempt's ledger row, not a stale "no"."""
+        step_lock = zlib.crc32(f"{self.schema}\0{migration_id}\0{phase}\0{key}".encode())
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x6573, step_lock & 0x7FFFFFFF))
         row = conn.execute(
             sql.SQL("SELECT 1 FROM {} WHERE migration_id = %s AND phase = %s AND key = %s").format(
                 self._t("steps")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 import zlib
 from typing import Any
 
@@ -71,6 +72,13 @@ LOST_HINT = (
 class RunLockLost(ECError):
     """The session holding ec's run lock ended while the run went on: stop before the next
     step or batch, since another ec run may hold the lock now."""
+
+
+def _no_idle_timeout(conn: psycopg.Connection[Any]) -> None:
+    """The lock session idles through long steps: a server-wide idle_session_timeout
+    (PostgreSQL 14+) must not end it and free the lock."""
+    if conn.info.server_version >= 140000:
+        conn.execute("SET idle_session_timeout = 0")
 
 
 def lock_key(ledger_schema: str) -> tuple[int, int]:
@@ -138,6 +146,7 @@ class ExclusiveRun:
 
     def __enter__(self) -> ExclusiveRun:
         conn = connect(self.conninfo, application_name=self._label)
+        _no_idle_timeout(conn)
         got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key).fetchone()
         if not got or not got[0]:
             holder = conn.execute(_HOLDER, self.key).fetchone()
@@ -174,6 +183,21 @@ class ExclusiveRun:
         ).fetchone()
         self.generation = int(row[0]) if row else None
 
+    def fence(self, conn: psycopg.Connection[Any]) -> None:
+        """Inside a transaction of this run: raise RunLockLost if another run has stamped the
+        ledger, and hold that stamp off (row share lock) until this transaction ends. So no
+        work of this run commits after another run took over, whatever the timing."""
+        if self.generation is None:
+            return
+        row = conn.execute(
+            sql.SQL("SELECT value FROM {} WHERE key = %s FOR SHARE").format(
+                sql.Identifier(self.ledger_schema, "meta")
+            ),
+            (GENERATION_KEY,),
+        ).fetchone()
+        if not row or int(row[0]) != self.generation:
+            raise RunLockLost(f"{LOST_MESSAGE}; its work in progress was rolled back", LOST_HINT)
+
     def token(self) -> tuple[int, int, int] | None:
         """(classid, objid, generation) for ``run_is_current`` elsewhere (backfill workers
         get it as ``BackfillSettings.run_lock``); None before the ledger exists."""
@@ -202,19 +226,32 @@ class ExclusiveRun:
         self._close()
         if self.generation is None:
             raise lost
-        try:
-            conn = connect(self.conninfo, application_name=self._label, retry_s=self.retry_s)
-        except ConnectionFailed:
-            raise lost from None
+        deadline = time.monotonic() + self.retry_s
+        while True:
+            try:
+                if self._try_retake():
+                    return
+                raise lost
+            except (ConnectionFailed, psycopg.OperationalError):
+                # The server went away again while we were taking the lock back: wait for it.
+                self._close()
+                if time.monotonic() >= deadline:
+                    raise lost from None
+                time.sleep(0.2)
+
+    def _try_retake(self) -> bool:
+        """Take the lock again if the ledger still carries our run generation."""
+        conn = connect(self.conninfo, application_name=self._label, retry_s=self.retry_s)
+        _no_idle_timeout(conn)
         got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key).fetchone()
         if got and got[0] and read_generation(conn, self.ledger_schema) == self.generation:
             self._conn, self._pid = conn, conn.info.backend_pid
-            return
+            return True
         with contextlib.suppress(psycopg.Error):
             if got and got[0]:
                 conn.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)
         conn.close()
-        raise lost
+        return False
 
     def _close(self) -> None:
         if self._conn is not None:

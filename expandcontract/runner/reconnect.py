@@ -146,6 +146,10 @@ def check_dsn(conninfo: str) -> dict[str, Any]:
         ) from None
 
 
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+               "keepalives_count": 4}  # fmt: skip
+
+
 def connect(
     conninfo: str,
     *,
@@ -163,6 +167,12 @@ def connect(
     extra: dict[str, Any] = {}
     if "connect_timeout" not in params and not os.environ.get("PGCONNECT_TIMEOUT"):
         extra["connect_timeout"] = _CONNECT_TIMEOUT_S
+    # A network path that dies silently must not hang a statement for the kernel's
+    # retransmission time (~15 min): TCP keepalives notice it in about 30 s. Ignored on
+    # Unix sockets; the user's own settings win.
+    for key, value in _KEEPALIVES.items():
+        if key not in params:
+            extra[key] = value
     started = time.monotonic()
     attempt = 0
     while True:

@@ -59,12 +59,16 @@ class SafeRunner:
         application_name: str = "expandcontract",
         sleep: Callable[[float], None] = time.sleep,
         guard: Callable[[], None] | None = None,
+        fence: Callable[[Connection], None] | None = None,
     ) -> None:
         self.conninfo = to_psycopg(conninfo)
         self.policy = policy or RetryPolicy()
         # Called before every step attempt and before any retry after a lost connection; it
         # raises to stop the run (ExclusiveRun.check: the run lock is gone with its session).
         self.guard = guard
+        # Called first inside every transaction ec opens: it raises to abort it (ExclusiveRun.
+        # fence: another run has stamped the ledger), and holds off such a stamp until commit.
+        self.fence = fence
         self.sink = sink
         self.application_name = application_name
         self._sleep = sleep
@@ -208,6 +212,7 @@ class SafeRunner:
             with contextlib.ExitStack() as stack:
                 stack.enter_context(conn.transaction())
                 self._set_timeouts(self.policy.lock_timeout_ms, self.policy.statement_timeout_ms)
+                self._fence(conn)
                 return conn, stack.pop_all()
 
         conn, opened = self.retrying(begin)
@@ -232,6 +237,7 @@ class SafeRunner:
                 return recover(conn)
             with conn.transaction():
                 self._set_timeouts(self.policy.lock_timeout_ms, self.policy.statement_timeout_ms)
+                self._fence(conn)
                 if recover is not None:
                     row = conn.execute("SELECT txid_current()").fetchone()
                     previous.append(int(row[0]) if row else 0)
@@ -262,6 +268,7 @@ class SafeRunner:
         if transactional:
             with conn.transaction():
                 self._set_timeouts(lock_ms, stmt_ms)
+                self._fence(conn)
                 # Asked inside the transaction, so a guard that takes a lock sees settled state.
                 if skip_if is not None and skip_if(conn):
                     return _SKIPPED
@@ -271,6 +278,9 @@ class SafeRunner:
                 if record is not None:
                     record(conn)
             return rows
+        if self.fence is not None:  # an autocommit statement can only be fenced before it runs
+            with conn.transaction():
+                self._fence(conn)
         self._set_timeouts(lock_ms, stmt_ms, local=False)
         try:
             cur = _execute(conn, step.statements[0], step.multi_statement)
@@ -292,6 +302,10 @@ class SafeRunner:
             drop_if_invalid(self.conn, *step.creates_index, lock_timeout_ms=self._lock_ms(step))
         except psycopg.Error:
             return
+
+    def _fence(self, conn: Connection) -> None:
+        if self.fence is not None:
+            self.fence(conn)
 
     def _set_timeouts(self, lock_ms: int, stmt_ms: int, *, local: bool = True) -> None:
         self.conn.execute(
@@ -397,8 +411,13 @@ class SafeRunner:
 
 
 def _committed(conn: Connection, txid: int) -> bool:
-    row = conn.execute("SELECT txid_status(%s)", (txid,)).fetchone()
-    return bool(row and row[0] == "committed")
+    """Whether a transaction whose COMMIT was lost with its connection committed; while
+    the server still finishes it ('in progress'), wait for the answer."""
+    while True:
+        row = conn.execute("SELECT txid_status(%s)", (txid,)).fetchone()
+        if not row or row[0] != "in progress":
+            return bool(row and row[0] == "committed")
+        time.sleep(0.05)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -10,10 +10,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from expandcontract.backfill import BackfillSpec
+from expandcontract.backfill import BackfillSpec, run_backfill
 from expandcontract.backfill.validate import resolve
 from expandcontract.operations.state import PENDING
 from expandcontract.runner.runner import connect
+from tests.backfill.conftest import FAST
 
 SCHEMA = """
 CREATE TABLE t (id int PRIMARY KEY, a int, n int, b int, note text, label text,
@@ -186,3 +187,45 @@ IMMUTABILITY = [
 def test_agrees_with_postgres_immutability(conn: Any, column: str, expression: str) -> None:
     expected = _generated_column_accepts(conn, column, expression)
     assert (mode_of(conn, {column: expression}).name == "converge") == expected
+
+
+def test_a_stored_generated_column_of_an_assigned_column_makes_it_once(
+    ec_db: Any, ec_conn: psycopg.Connection[Any]
+) -> None:
+    """`a = twice + 1` where twice is generated from a: the write changes what it reads."""
+    ec_conn.execute(
+        "CREATE TABLE g (id int PRIMARY KEY, a int NOT NULL,"
+        " twice int GENERATED ALWAYS AS (a * 2) STORED)"
+    )
+    ec_conn.execute("INSERT INTO g (id, a) SELECT i, 1 FROM generate_series(1, 100) i")
+    result = run_backfill(ec_db.url, table="g", assignments={"a": "twice + 1"}, name="gen",
+                          settings=FAST)  # fmt: skip
+    assert result.mode == "once" and not result.verified
+    assert "generated from an assigned column" in result.mode_reason
+    assert ec_conn.execute("SELECT a, count(*) FROM g GROUP BY a").fetchall() == [(3, 100)]
+
+
+def test_a_before_update_trigger_makes_an_expression_that_reads_columns_once(
+    ec_db: Any, ec_conn: psycopg.Connection[Any]
+) -> None:
+    ec_conn.execute(
+        "CREATE TABLE u (id int PRIMARY KEY, version int NOT NULL DEFAULT 0, v_copy int)"
+    )
+    ec_conn.execute(
+        "CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS"
+        " 'BEGIN NEW.version := OLD.version + 1; RETURN NEW; END'"
+    )
+    ec_conn.execute("CREATE TRIGGER bump BEFORE UPDATE ON u FOR EACH ROW EXECUTE FUNCTION bump()")
+    ec_conn.execute("INSERT INTO u (id) SELECT i FROM generate_series(1, 100) i")
+    result = run_backfill(ec_db.url, table="u", assignments={"v_copy": "version"}, name="trg",
+                          settings=FAST)  # fmt: skip
+    assert result.mode == "once" and not result.verified
+    assert "BEFORE UPDATE trigger(s) bump" in result.mode_reason
+    # Each row written exactly once: the trigger bumped version once, v_copy saw the old one.
+    assert ec_conn.execute("SELECT version, v_copy, count(*) FROM u GROUP BY 1, 2").fetchall() == [
+        (1, 0, 100)
+    ]
+    # A constant needs no second look at the row: the same trigger leaves it converging.
+    constant = run_backfill(ec_db.url, table="u", assignments={"v_copy": "7"}, name="const",
+                            settings=FAST)  # fmt: skip
+    assert constant.mode == "converge" and constant.verified

@@ -242,3 +242,30 @@ def test_a_killed_run_is_shown_interrupted_not_running(
     assert wrong_rows(ec_conn) == 0
     [finished] = backfill_status(ec_db.url, "gone")
     assert finished["status"] == "done"
+
+
+def test_a_rate_capped_run_stays_alive_while_it_paces(
+    ec_db: Any, ec_conn: psycopg.Connection[Any]
+) -> None:
+    """Pauses longer than the lease (1,000-row batches at 100 rows/s: 10 s each, lease 3 s)
+    renew the lease and the heartbeat: the run is never shown interrupted."""
+    import threading
+
+    from expandcontract.backfill import backfill_status
+
+    make_table(ec_conn, rows=3000)
+    settings = fixed(1000, max_rows_per_second=100, lease_s=3)
+    thread = threading.Thread(
+        target=run_backfill, args=(ec_db.url,),
+        kwargs={"table": "items", "assignments": {"b": "a * 2"}, "name": "rc",
+                "settings": settings},
+        daemon=True,
+    )  # fmt: skip
+    thread.start()
+    seen = []
+    for _ in range(16):
+        time.sleep(0.5)
+        (status,) = backfill_status(ec_db.url, "rc")
+        seen.append(status["status"])
+    assert thread.is_alive()
+    assert "interrupted" not in seen, seen

@@ -163,3 +163,34 @@ def test_a_lost_lock_never_triggers_an_automatic_rollback(ec_db: EcDatabase) -> 
     assert status["migration"] == "w"  # not rolled back, nothing recorded as failed
     (record,) = status["migrations"]
     assert record["phases"]["expand"]["status"] != "failed"
+
+
+def test_nothing_is_written_once_another_run_held_the_lock_after_the_backfill(
+    ec_db: EcDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock is lost and another run comes and goes right after the last batch: apply
+    must not settle pending rows nor record the phase done."""
+    import expandcontract.engine.backfill as engine_backfill
+
+    with ec_db.connect() as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v int)")
+        conn.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 100) g")
+    real = engine_backfill.run_backfill
+
+    def then_lose(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        assert _kill_lock_holder(ec_db.url, "ec apply") == 1
+        with ExclusiveRun(ec_db.url, "expandcontract", "ec other"):
+            pass  # another run came and went: the run generation moved on
+        return result
+
+    monkeypatch.setattr(engine_backfill, "run_backfill", then_lose)
+    with pytest.raises(RunLockLost):
+        engine(ec_db.url).apply(migration("w", WIDEN))
+    with ec_db.connect() as conn:
+        indexes = [
+            r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 't'")
+        ]
+        phases = dict(conn.execute("SELECT phase, status FROM expandcontract.phases").fetchall())
+    assert not any(name.startswith("_ec_pending") for name in indexes)
+    assert phases.get("backfill") != "done"

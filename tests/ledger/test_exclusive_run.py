@@ -250,3 +250,29 @@ def test_a_step_cut_by_a_server_restart_is_not_retried_without_the_lock(
             restarter.join()
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM hits").fetchone() == (0,)
+
+
+def test_taking_the_lock_back_outlasts_a_server_that_keeps_dropping_sessions(
+    ec_db: EcDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every new session dies at once (a server bouncing): check() keeps trying within its
+    budget, then says the lock is lost - never a raw connection error."""
+    import expandcontract.ledger.lock as lock
+
+    _with_ledger(ec_db.url)
+    with (
+        ec_db.connect() as killer,
+        ExclusiveRun(ec_db.url, "expandcontract", "ec apply", retry_s=2) as run,
+    ):
+        _terminate(ec_db.url, run.holder()[2])
+        real = lock.connect
+
+        def dying(*args: object, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
+            conn = real(*args, **kwargs)  # type: ignore[arg-type]
+            killer.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+            time.sleep(0.1)
+            return conn
+
+        monkeypatch.setattr(lock, "connect", dying)
+        with pytest.raises(RunLockLost):
+            run.check()
