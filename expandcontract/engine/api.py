@@ -18,13 +18,16 @@ from expandcontract.engine.phases import (
     explained,
     run_backfills,
     run_steps,
+    to_step,
 )
 from expandcontract.engine.plan import Plan, build_plan
 from expandcontract.engine.selector import as_version
+from expandcontract.engine.triggers import convert_pending
 from expandcontract.errors import ECError, LedgerBusy
 from expandcontract.events import EventSink, log_event
 from expandcontract.ledger import ExclusiveRun, Ledger, MigrationRecord
 from expandcontract.ledger.lock import RunLockLost
+from expandcontract.operations.base import PlannedStep
 from expandcontract.runner import RetryPolicy, SafeRunner
 
 PHASE_ORDER = ("expand", "backfill", "switch", "contract")
@@ -116,6 +119,13 @@ class Engine:
                     "finish the active migration first (`ec complete` once the new version is "
                     "deployed), then plan this one",
                 )
+            earlier = ledger.migration_by_name(self.schema, migration.name) if installed else None
+            if earlier is not None and _done(ledger.phases(earlier.id), "contract"):
+                raise MigrationError(
+                    f"migration {migration.name!r} was completed already; applying it again "
+                    "changes nothing",
+                    "a further change needs a new migration (a new name)",
+                )
             old = versions.current(runner.conn, ledger, self.schema) if installed else None
             return build_plan(runner.conn, migration, self.schema, old or self.schema)
 
@@ -157,6 +167,14 @@ class Engine:
             except ECError as exc:
                 if on_failure != "rollback" or isinstance(exc, LedgerBusy | RunLockLost):
                     raise
+                if ledger.phases(record.id).get("switch", {}).get("status") == "done":
+                    # The new version is current: apps may depend on it; a person decides.
+                    raise MigrationError(
+                        f"{exc.message} - not rolled back automatically: the new version is "
+                        "current (ec switch)",
+                        "fix the cause and run `ec apply` again; to undo the migration, "
+                        "`ec switch --back` once no app uses the new version, then `ec rollback`",
+                    ) from exc
                 self._undo(runner, ledger, record, plan)
                 raise MigrationError(
                     f"{exc.message} - rolled back automatically (--on-failure rollback)",
@@ -253,28 +271,41 @@ class Engine:
         first = [s for s in steps if s.key.startswith(("pending-index:", "strict:"))]
         rest = [s for s in steps if s not in first]
         # Rows that became pending since the backfill (an old-version write `up` could not
-        # convert): converted now or listed, while the trigger still lets such writes through.
-        # Nothing has changed yet if this fails: rollback is still possible.
-        self._settle(ledger, record, plan, started=False)
-        run_steps(ledger, record, "contract", first, before_step=self.before_step, finish=False)
-        # The trigger is strict now: no row becomes pending any more; convert the ones a
-        # write in flight left pending just before, so the swap loses nothing.
-        self._settle(ledger, record, plan, started=True)
+        # convert) are converted now or listed, while the trigger still lets such writes
+        # through; then each table's trigger turns strict. Contract has not started until
+        # then: if this fails, nothing changed and rollback is still possible.
+        self._settle(ledger, plan)
+        for planned in first:
+            self._turn_strict(ledger, record, plan, planned)
         run_steps(ledger, record, "contract", rest, before_step=self.before_step)
         ledger.finish_migration(record.id)
 
-    def _settle(
-        self, ledger: Ledger, record: MigrationRecord, plan: Plan, *, started: bool
-    ) -> None:
+    def _settle(self, ledger: Ledger, plan: Plan, table: str | None = None) -> None:
         for job in plan.backfills:
-            try:
-                settle_pending(ledger.runner, job)
-            except ECError as exc:
-                where = f"table {job.schema}.{job.table}"
-                if not started:
+            if table is None or job.table == table:
+                try:
+                    settle_pending(ledger.runner, job)
+                except ECError as exc:
+                    where = f"table {job.schema}.{job.table}"
                     raise explained(exc, "contract-start", where) from exc
-                ledger.set_phase(record.id, "contract", "failed", error=exc.message)
-                raise explained(exc, "contract", where) from exc
+
+    def _turn_strict(
+        self, ledger: Ledger, record: MigrationRecord, plan: Plan, planned: PlannedStep
+    ) -> None:
+        """A strict step, with the rows still pending converted in its own transaction: one
+        that cannot convert undoes it all (the trigger stays tolerant) and is listed."""
+        if self.before_step is not None:
+            self.before_step("contract", planned)
+        step = to_step(planned)
+        table = planned.key.split(":", 1)[1]
+        if planned.key.startswith("strict:"):
+            converting = convert_pending(plan.base_schema, table)
+            step = dataclasses.replace(step, statements=(*step.statements, *converting))
+        try:
+            ledger.run_step(record.id, "contract", planned.key, step)
+        except ECError as exc:
+            self._settle(ledger, plan, table)  # lists the rows `up` cannot convert, if any
+            raise explained(exc, "contract-start", f"step {planned.description}") from exc
 
     # -- the other commands --------------------------------------------------------------------
     def _existing_ledger(self, runner: SafeRunner) -> Ledger:

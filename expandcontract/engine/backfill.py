@@ -74,7 +74,7 @@ def table_backfill(
             run_lock=run_lock.token() if run_lock is not None else None,
             reconnect_max_s=settings.retry_max_ms / 1000,
         )
-        with _keeping(run_lock):
+        with _keeping(run_lock), _as_ec_errors(job):
             result = run_backfill(
                 session,
                 table=job.table,
@@ -108,6 +108,19 @@ def table_backfill(
             settle_pending(runner, job)
 
     return run
+
+
+@contextlib.contextmanager
+def _as_ec_errors(job: BackfillJob) -> Iterator[None]:
+    """A database error the backfill did not expect still ends as an error ec explains (what
+    stopped, the state, what to run next), which `--on-failure rollback` acts on."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise ECError(
+            f"the backfill of {job.schema}.{job.table} failed: {_first_line(exc)}",
+            "its committed batches are kept",
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -173,8 +186,10 @@ def pending_count(conn: psycopg.Connection[Any], schema: str, table: str) -> int
     """Rows still pending, read through the pending index only (None before it exists:
     counting without it would scan the table)."""
     index = sql.Identifier(schema, pending_index_name(table)).as_string(conn)
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (index,)).fetchone()
-    if not row or not row[0]:
+    row = conn.execute(
+        "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)", (index,)
+    ).fetchone()
+    if not row or not row[0]:  # missing, or still being built: counting would scan the table
         return None
     with conn.transaction():
         conn.execute("SELECT set_config('enable_seqscan', 'off', true)")
@@ -220,9 +235,9 @@ def pending_rows(
                         ),
                         (ctid,),
                     )
-            except psycopg.errors.DataError as exc:
-                error = _first_line(exc)
-            except psycopg.errors.IntegrityError as exc:
+            except psycopg.Error as exc:  # whatever `up` raises for this row
+                if conn.broken:
+                    raise
                 error = _first_line(exc)
             rows.append({"key": f"{label}=({', '.join(str(v) for v in values)})", "error": error})
     return count, rows

@@ -18,7 +18,7 @@ from expandcontract.operations.base import CATALOG, PlannedStep
 from expandcontract.operations.state import PENDING, PREFIX
 
 
-def reconcile_columns(ctx: PhaseContext, trigger_tables: dict[str, list[str]]) -> list[PlannedStep]:
+def reconcile_columns(ctx: PhaseContext, trigger_tables: set[str]) -> list[PlannedStep]:
     """Per table, one transaction: drop the dual-write trigger, drop what the new version does
     not use, then rename (two hops through temporary names, so swaps such as a->b, b->a never
     collide). One transaction, after every slow VALIDATE: until the swap commits, the trigger
@@ -41,9 +41,7 @@ def reconcile_columns(ctx: PhaseContext, trigger_tables: dict[str, list[str]]) -
         ref = ctx.table_ref(table.physical)
         statements: list[sql.SQL | sql.Composed] = []
         if table.physical in trigger_tables:
-            statements += drop_trigger_statements(
-                ctx, table.physical, trigger_tables[table.physical]
-            )
+            statements += drop_trigger_statements(ctx, table.physical)
             done.add(table.physical)
         if drop:
             statements.append(
@@ -82,7 +80,7 @@ def reconcile_columns(ctx: PhaseContext, trigger_tables: dict[str, list[str]]) -
             PlannedStep(
                 f"drop-trigger:{name}",
                 f"drop dual-write trigger on {name}",
-                tuple(drop_trigger_statements(ctx, name, trigger_tables[name])),
+                tuple(drop_trigger_statements(ctx, name)),
                 "ACCESS EXCLUSIVE",
                 CATALOG,
             )

@@ -15,7 +15,7 @@ from expandcontract.engine.contract import reconcile_columns, reconcile_tables
 from expandcontract.engine.grants import read_carried_over
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.rollback import retire_steps
-from expandcontract.engine.triggers import marked_columns, pending_index_step, trigger_steps
+from expandcontract.engine.triggers import pending_index_step, trigger_steps
 from expandcontract.engine.validate import check_dependents, validate
 from expandcontract.engine.views import drop_version_schema, view_steps
 from expandcontract.operations import AlterColumn
@@ -154,18 +154,14 @@ def build_plan(
         contract += keyed(i, op.kind, op.contract(ctx))
     if old_schema != base_schema:
         contract.append(drop_version_schema(ctx, old_schema, "old-version-schema"))
-    marked = {
-        name: marked_columns(logical_by_physical.get(name), table_writes)
-        for name, table_writes in writes.items()
-    }
-    contract += reconcile_columns(ctx, marked)
+    contract += reconcile_columns(ctx, set(writes))
     alters = [op for op in migration.operations if isinstance(op, AlterColumn)]
     contract += reconcile_tables(ctx, alters)
 
     # Rollback retires the new version: its schema first, then per table the trigger together
     # with expand's columns (one transaction), then each operation's own undo.
     rollback: list[PlannedStep] = [drop_version_schema(ctx, ctx.version_schema, "version-schema")]
-    rollback += retire_steps(ctx, marked)
+    rollback += retire_steps(ctx, set(writes))
     for i, op in reversed(list(enumerate(migration.operations, start=1))):
         rollback += keyed(i, op.kind, op.rollback(ctx))
 

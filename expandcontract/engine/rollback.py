@@ -35,14 +35,14 @@ def expand_columns(ctx: PhaseContext) -> dict[str, list[str]]:
     return out
 
 
-def retire_steps(ctx: PhaseContext, trigger_tables: dict[str, list[str]]) -> list[PlannedStep]:
-    """Per table: drop the trigger (and its marker triggers) and expand's columns at once."""
+def retire_steps(ctx: PhaseContext, trigger_tables: set[str]) -> list[PlannedStep]:
+    """Per table: drop the dual-write trigger and expand's columns at once."""
     columns = expand_columns(ctx)
     steps: list[PlannedStep] = []
     for table in sorted(set(columns) | set(trigger_tables)):
         statements: list[sql.SQL | sql.Composed] = []
         if table in trigger_tables:
-            statements += drop_trigger_statements(ctx, table, trigger_tables[table])
+            statements += drop_trigger_statements(ctx, table)
         if columns.get(table):
             statements.append(
                 sql.SQL("ALTER TABLE {} {}").format(

@@ -2,16 +2,15 @@
 
 Old-version writes compute the new version's columns through ``up`` (names of the old version);
 new-version writes compute the old version's columns through ``down`` (names of the new
-version). The per-row marker ``_ec_pending`` says a row has never been computed: the backfill
-clears it by touching rows (the trigger does the work), and a new-version update of a pending
-row first fills what the new app did not set. "Did not set" is told by small column triggers
-(``BEFORE UPDATE OF col``, which fire only when the statement assigns that column, even to the
-value it already has) that leave a transaction-local note for the main trigger.
+version). A derived column is recomputed when a column its expression reads changed value, and
+never otherwise: an unrelated write - or an ORM saving the whole row unchanged - cannot overwrite
+what the other version stored. The per-row marker ``_ec_pending`` says a row has never been
+computed: the backfill clears it by touching rows (the trigger does the work), and a new-version
+update of a pending row first fills, through ``up``, the new columns it did not change.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from psycopg import sql
@@ -34,31 +33,24 @@ from expandcontract.operations.expressions import (
 from expandcontract.operations.state import PENDING, PREFIX, LogicalTable
 
 TRIGGER = "_ec_dual_write"
+STRICT_SETTING = "expandcontract.strict"
+# One WARNING per transaction, not per row: a bulk UPDATE must not flood client and log.
+_WARNED_SETTING = "expandcontract.warned"
+# What `up` can raise for one row (bad data, a domain or constraint it cannot satisfy, a
+# subquery returning two rows, a function raising, a privilege the writing role lacks) is
+# tolerated during expand; lock, serialization and cancel errors never are.
+_ROW_ERRORS = (
+    "data_exception OR integrity_constraint_violation OR cardinality_violation"
+    " OR syntax_error_or_access_rule_violation OR raise_exception"
+)
 
 
 def function_name(table: str) -> str:
     return object_name(f"{PREFIX}dw", table, suffix="fn")
 
 
-def marker_function_name(table: str) -> str:
-    return object_name(f"{PREFIX}mk", table, suffix="fn")
-
-
-def marker_trigger_name(table: str, column: str) -> str:
-    # "_ec_0…" sorts before "_ec_dual_write": PostgreSQL fires BEFORE triggers by name.
-    return object_name(f"{PREFIX}0w", table, column, suffix="tg")
-
-
-def marker_setting(table: str, column: str) -> str:
-    digest = hashlib.sha1(f"{table}\0{column}".encode()).hexdigest()[:12]
-    return f"expandcontract.w_{digest}"
-
-
-def marked_columns(logical: LogicalTable | None, writes: list[DualWrite]) -> list[str]:
-    """Columns whose assignment by a new-version UPDATE must be noticed (pending rows only)."""
-    if logical is None or not logical.needs_backfill:
-        return []
-    return sorted({w.column for w in writes if w.direction == "up"})
+def settled_check_name(table: str) -> str:
+    return object_name(f"{PREFIX}settled", table, suffix="check")
 
 
 def _declare(pairs: list[tuple[str, str, str]]) -> sql.Composed:
@@ -81,10 +73,8 @@ def _block(declare: sql.Composed, body: Sequence[sql.Composable]) -> sql.Composa
     return sql.SQL("DECLARE {} BEGIN {} END;").format(declare, sql.SQL(" ").join(body))
 
 
-# Errors `up` can raise for one row's data (class 22: invalid input, out of range, division by
-# zero, too long; and the NOT NULL check below). Anything else is a bug in the migration.
-_ROW_ERRORS = "data_exception OR not_null_violation"
-STRICT_SETTING = "expandcontract.strict"
+def _changed(column: str) -> sql.Composed:
+    return sql.SQL("NEW.{c} IS DISTINCT FROM OLD.{c}").format(c=sql.Identifier(column))
 
 
 def trigger_steps(
@@ -96,11 +86,12 @@ def trigger_steps(
     strict: bool = False,
 ) -> list[PlannedStep]:
     """The dual-write trigger of one table. ``strict=False`` (expand): an old-version write
-    whose ``up`` fails on its data still goes through, the row stays pending (the backfill
-    phase and contract list it) and the writer gets a WARNING; ec's own sessions can ask for
+    whose ``up`` fails on its row still goes through, the row stays pending (the backfill phase
+    and contract list it) and the transaction gets one WARNING; ec's own sessions can ask for
     the error instead (setting ``expandcontract.strict``). ``strict=True`` (contract, which
     retires the old version): such a write is refused, because its value could not survive
-    the swap."""
+    the swap; a CHECK then keeps any row from becoming pending (even a write that bypasses
+    triggers)."""
     table = ctx.physical.tables[physical_table]
     old_vars = [
         (c.name, c.type, c.name) for c in table.columns.values() if not c.name.startswith(PREFIX)
@@ -114,31 +105,16 @@ def trigger_steps(
     was_pending = sql.SQL("OLD.{}").format(sql.Identifier(PENDING))
     old_names = {name: col for name, _, col in old_vars}
     new_names = {name: col for name, _, col in new_vars}
-    not_null = (
-        {c.physical for c in logical.columns.values() if not c.nullable} if logical else set()
-    )
-
-    marked = marked_columns(logical, writes)
-
-    def written(column: str) -> sql.Composed:
-        return sql.SQL("coalesce(current_setting({}, true), '') = 'y'").format(
-            sql.Literal(marker_setting(physical_table, column))
-        )
+    columns = logical.columns.values() if logical else []
+    not_null = {c.physical for c in columns if not c.nullable}
 
     def changed(write: DualWrite, names: dict[str, str]) -> list[sql.Composable]:
         """Recompute a derived column on UPDATE only when a column its expression reads
-        changed (or, on a never-computed row, was assigned at all): an unrelated write must
-        not overwrite what the other version stored."""
+        changed value: an unrelated write - or a whole row saved unchanged - must not
+        overwrite what the other version stored."""
         reads = referenced_columns(write.expression, set(names))
         columns = sorted(set(names.values()) if reads is None else {names[r] for r in reads})
-        out: list[sql.Composable] = []
-        for c in columns:
-            distinct = sql.SQL("NEW.{c} IS DISTINCT FROM OLD.{c}").format(c=sql.Identifier(c))
-            if pending and c in marked:
-                # never computed on a pending row: only an assignment counts as a change
-                distinct = sql.SQL("(NOT {} AND {})").format(was_pending, distinct)
-            out.append(distinct)
-        return out + [written(c) for c in columns if c in marked]
+        return [_changed(c) for c in columns]
 
     def when(conditions: Sequence[sql.Composable], write: DualWrite) -> sql.Composed:
         return sql.SQL("IF {} THEN {} END IF;").format(
@@ -161,7 +137,9 @@ def trigger_steps(
         return sql.SQL(
             "DECLARE {declare} BEGIN {body} EXCEPTION WHEN {errors} THEN"
             " IF coalesce(current_setting({strict}, true), '') = 'on' THEN RAISE; END IF;"
-            " {pending} IF coalesce(current_setting({ec}, true), '') <> 'on' THEN"
+            " {pending} IF coalesce(current_setting({ec}, true), '') <> 'on'"
+            " AND coalesce(current_setting({warned}, true), '') <> 'y' THEN"
+            " PERFORM set_config({warned}, 'y', true);"
             " RAISE WARNING USING MESSAGE = format({message}, TG_TABLE_NAME, SQLERRM);"
             " END IF; END;"
         ).format(
@@ -170,38 +148,33 @@ def trigger_steps(
             errors=sql.SQL(_ROW_ERRORS),
             strict=sql.Literal(STRICT_SETTING),
             ec=sql.Literal(EC_SESSION),
+            warned=sql.Literal(_WARNED_SETTING),
             pending=_set_pending(True),
             message=sql.Literal(
-                "expandcontract: the new version's values of this %I row cannot be computed"
-                " (%s); the write goes through and the row stays pending until it is fixed"
+                "expandcontract: the new version's values of %I rows written in this "
+                "transaction cannot be computed (%s); the writes go through and the rows stay "
+                "pending until they are fixed (`ec status` counts them)"
             ),
         )
 
-    # New-version writes: the old version's columns through down (an error fails the write:
-    # the old version could not read the value), then, for a row never computed, what the
-    # new app left unset through up.
-    down_body: list[sql.Composable] = [
-        when([insert, *changed(w, new_names)] if w.when == "always" else [insert], w) for w in downs
-    ]
+    # New-version writes. On a row never computed, the new columns the statement did not
+    # change are filled through up first; then down computes the old version's columns from
+    # the complete row (an error there fails the write: the old version could not read it).
     new_side: list[sql.Composable] = []
     if pending:
         new_side.append(_set_pending(False))
     fill_for_new = [
-        sql.SQL("IF NOT {} THEN {} END IF;").format(written(w.column), _assign(w)) for w in ups
+        sql.SQL("IF NOT ({}) THEN {} END IF;").format(_changed(w.column), _assign(w)) for w in ups
     ]
-    reset = sql.SQL(" ").join(
-        sql.SQL("PERFORM set_config({}, '', true);").format(
-            sql.Literal(marker_setting(physical_table, c))
-        )
-        for c in marked
-    )
     if pending and fill_for_new:
         new_side.append(
             sql.SQL("IF TG_OP = 'UPDATE' AND {} THEN {} END IF;").format(
                 was_pending, guarded(old_declare, computed(fill_for_new))
             )
         )
-    # down reads the new version's row once it is complete
+    down_body: list[sql.Composable] = [
+        when([insert, *changed(w, new_names)] if w.when == "always" else [insert], w) for w in downs
+    ]
     new_side.append(_block(new_declare, down_body))
 
     # Old-version writes: the new version's columns through up.
@@ -217,12 +190,11 @@ def trigger_steps(
     # subquery over another table that has a column of the same name.
     body = sql.SQL(
         "#variable_conflict use_variable\n"
-        "BEGIN IF {is_new} THEN {new_side} ELSE {old_side} END IF; {reset} RETURN NEW; END"
+        "BEGIN IF {is_new} THEN {new_side} ELSE {old_side} END IF; RETURN NEW; END"
     ).format(
         is_new=is_version(ctx.version_schema),
         new_side=sql.SQL(" ").join(new_side),
         old_side=sql.SQL(" ").join(old_side),
-        reset=reset,
     )
     fn = sql.Identifier(ctx.schema, function_name(physical_table))
     create_fn = sql.SQL(
@@ -242,28 +214,32 @@ def trigger_steps(
         drop = sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(*target[:2])
         statements = (create_fn, drop, create.format(sql.SQL(""), *target))
         lock = "ACCESS EXCLUSIVE"
-    if strict:
-        # Re-creating the trigger takes its table lock, which waits for every write in flight
-        # (they may still run the tolerant body); every later write re-reads the function, so
-        # once this commits no row becomes pending.
+    if not strict:
         return [
             PlannedStep(
-                f"strict:{physical_table}",
-                f"dual-write trigger on {physical_table} refuses writes `up` cannot convert",
+                f"trigger:{physical_table}",
+                f"dual-write trigger on {physical_table}",
                 statements,
                 lock,
                 CATALOG,
             )
         ]
-    statements += _marker_statements(ctx, physical_table, marked)
-    if marked and ctx.physical.server_version < 140000:
-        lock = "ACCESS EXCLUSIVE"
+    # The CHECK comes first: its lock waits for every write in flight (they may still run the
+    # tolerant body), and every later write re-reads the function. The engine converts the
+    # rows still pending in the same transaction, so one that cannot convert leaves all this
+    # undone (the trigger tolerant).
+    settled = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (NOT {}) NOT VALID").format(
+        ctx.table_ref(physical_table),
+        sql.Identifier(settled_check_name(physical_table)),
+        sql.Identifier(PENDING),
+    )
     return [
         PlannedStep(
-            f"trigger:{physical_table}",
-            f"dual-write trigger on {physical_table}",
-            statements,
-            lock,
+            f"strict:{physical_table}",
+            f"dual-write trigger on {physical_table} refuses writes `up` cannot convert; no row"
+            " can become pending any more",
+            (settled, *statements),
+            "ACCESS EXCLUSIVE",
             CATALOG,
         )
     ]
@@ -292,7 +268,7 @@ def pending_index_name(table: str) -> str:
 def pending_index_step(schema: str, table: str) -> PlannedStep:
     """A partial index of the rows still pending: empty once the backfill is done, so
     finding rows that became pending later (an `up` that failed on an old-version write)
-    never scans the table - not even under the contract's ACCESS EXCLUSIVE."""
+    never scans the table."""
     name = pending_index_name(table)
     return PlannedStep(
         f"pending-index:{table}",
@@ -317,7 +293,7 @@ def pending_index_step(schema: str, table: str) -> PlannedStep:
 def convert_pending(schema: str, table: str) -> tuple[sql.SQL | sql.Composed, ...]:
     """Touch the rows still pending, through the pending index (never a table scan: the
     planner is told not to scan), so the trigger computes them - or raises for a row that
-    `up` cannot convert."""
+    `up` cannot convert, where the trigger is strict."""
     return (
         sql.SQL("SELECT set_config('enable_seqscan', 'off', true)"),
         sql.SQL("UPDATE {} SET {} = false WHERE {}").format(
@@ -326,75 +302,11 @@ def convert_pending(schema: str, table: str) -> tuple[sql.SQL | sql.Composed, ..
     )
 
 
-def _marker_statements(
-    ctx: PhaseContext, table: str, columns: list[str]
-) -> tuple[sql.Composed, ...]:
-    if not columns:
-        return ()
-    fn = sql.Identifier(ctx.schema, marker_function_name(table))
-    body = "BEGIN PERFORM set_config(TG_ARGV[0], 'y', true); RETURN NEW; END"
-    out = [
-        sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
-            fn, sql.Literal(body)
-        )
-    ]
-    replace = ctx.physical.server_version >= 140000
-    for column in columns:
-        name = sql.Identifier(marker_trigger_name(table, column))
-        if not replace:
-            out.append(
-                sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(name, ctx.table_ref(table))
-            )
-        out.append(
-            sql.SQL(
-                "CREATE {}TRIGGER {} BEFORE UPDATE OF {} ON {} FOR EACH ROW EXECUTE FUNCTION {}({})"
-            ).format(
-                sql.SQL("OR REPLACE " if replace else ""),
-                name,
-                sql.Identifier(column),
-                ctx.table_ref(table),
-                fn,
-                sql.Literal(marker_setting(table, column)),
-            )
-        )
-    return tuple(out)
-
-
-def drop_trigger_statements(
-    ctx: PhaseContext, physical_table: str, marked: Sequence[str] = ()
-) -> list[sql.Composed]:
+def drop_trigger_statements(ctx: PhaseContext, physical_table: str) -> list[sql.Composed]:
     fn = sql.Identifier(ctx.schema, function_name(physical_table))
-    out = [
+    return [
         sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
             sql.Identifier(TRIGGER), ctx.table_ref(physical_table)
         ),
         sql.SQL("DROP FUNCTION IF EXISTS {}()").format(fn),
-    ]
-    for column in marked:
-        out.append(
-            sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
-                sql.Identifier(marker_trigger_name(physical_table, column)),
-                ctx.table_ref(physical_table),
-            )
-        )
-    if marked:
-        out.append(
-            sql.SQL("DROP FUNCTION IF EXISTS {}()").format(
-                sql.Identifier(ctx.schema, marker_function_name(physical_table))
-            )
-        )
-    return out
-
-
-def drop_trigger_steps(
-    ctx: PhaseContext, physical_table: str, marked: Sequence[str] = ()
-) -> list[PlannedStep]:
-    return [
-        PlannedStep(
-            f"drop-trigger:{physical_table}",
-            f"drop dual-write trigger on {physical_table}",
-            tuple(drop_trigger_statements(ctx, physical_table, marked)),
-            "ACCESS EXCLUSIVE",
-            CATALOG,
-        )
     ]

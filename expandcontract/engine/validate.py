@@ -21,7 +21,7 @@ from expandcontract.operations.expressions import (
     parse_only,
     type_sql,
 )
-from expandcontract.operations.state import LogicalTable
+from expandcontract.operations.state import PREFIX, LogicalTable
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -220,13 +220,24 @@ def _logical(ctx: PhaseContext, physical_table: str) -> LogicalTable | None:
     return next((t for t in ctx.state.tables.values() if t.physical == physical_table), None)
 
 
+# The row an expression sees in the trigger: its columns as plain names and nothing else (no
+# table name to qualify them with, no system columns), under an alias users cannot write.
+_ROW = sql.Identifier(f"{PREFIX}row")
+
+
 def _relation(ctx: PhaseContext, table: LogicalTable | str | None, names: str) -> sql.Composable:
     if table is None or names == "none":
         return sql.SQL("")
-    if isinstance(table, str):
-        return sql.SQL(" FROM {} AS {}").format(ctx.table_ref(table), sql.Identifier(table))
-    physical = ctx.physical.tables.get(table.physical)
-    existing = physical.columns if physical else {}
+    if isinstance(table, str):  # the old version: the physical table as it is
+        physical = ctx.physical.tables[table]
+        columns = sql.SQL(", ").join(
+            sql.Identifier(c) for c in physical.columns if not c.startswith(PREFIX)
+        )
+        return sql.SQL(" FROM (SELECT {} FROM {}) AS {}").format(
+            columns, ctx.table_ref(table), _ROW
+        )
+    physical_table = ctx.physical.tables.get(table.physical)
+    existing = physical_table.columns if physical_table else {}
     columns = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(
             sql.Identifier(c.physical)
@@ -236,8 +247,10 @@ def _relation(ctx: PhaseContext, table: LogicalTable | str | None, names: str) -
         )
         for c in table.columns.values()
     )
-    source = sql.SQL(" FROM {}").format(ctx.table_ref(table.physical)) if physical else sql.SQL("")
-    return sql.SQL(" FROM (SELECT {}{}) AS {}").format(columns, source, sql.Identifier(table.name))
+    source = (
+        sql.SQL(" FROM {}").format(ctx.table_ref(table.physical)) if physical_table else sql.SQL("")
+    )
+    return sql.SQL(" FROM (SELECT {}{}) AS {}").format(columns, source, _ROW)
 
 
 def _explain(
@@ -261,14 +274,16 @@ def _explain(
 
 
 def _is_fast_default(conn: Connection, type_: str, default: str, where: str) -> bool:
-    """Add the column to a one-row temporary table and ask PostgreSQL whether it stored a
-    "missing value" (catalog-only) or would have rewritten the table."""
+    """Add the column to an empty temporary table and ask PostgreSQL whether it stored a
+    "missing value" (catalog-only) or would have rewritten the table. Empty, so a volatile
+    default is never evaluated: validation runs no user code."""
     try:
         with conn.transaction():
-            conn.execute("CREATE TEMP TABLE _ec_probe ON COMMIT DROP AS SELECT 1 AS x")
+            conn.execute("SET LOCAL statement_timeout = '10s'")
+            conn.execute("CREATE TEMP TABLE _ec_probe ON COMMIT DROP AS SELECT 1 AS x WHERE false")
             # binary=True: the extended protocol, one statement only.
             conn.execute(
-                sql.SQL("ALTER TABLE _ec_probe ADD COLUMN c {} DEFAULT {}").format(
+                sql.SQL("ALTER TABLE _ec_probe ADD COLUMN c {} DEFAULT ({})").format(
                     type_sql(type_), expression_sql(default)
                 ),
                 binary=True,

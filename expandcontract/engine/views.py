@@ -48,7 +48,7 @@ def view_steps(ctx: PhaseContext) -> list[PlannedStep]:
                 # DEFAULT NULL on the view overrides a base default the new version dropped.
                 default = expression_sql(column.default) if column.default else sql.SQL("NULL")
                 statements.append(
-                    sql.SQL("ALTER VIEW {} ALTER COLUMN {} SET DEFAULT {}").format(
+                    sql.SQL("ALTER VIEW {} ALTER COLUMN {} SET DEFAULT ({})").format(
                         view, sql.Identifier(column.name), default
                     )
                 )

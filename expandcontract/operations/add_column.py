@@ -102,12 +102,12 @@ class AddColumn(Operation):
             table, col, type_sql(self.column.type)
         )
         if fast:
-            add = sql.SQL("{} DEFAULT {}").format(add, expression_sql(str(default)))
+            add = sql.SQL("{} DEFAULT ({})").format(add, expression_sql(str(default)))
         statements = [add]
         if default is not None and not fast:
             # A volatile default applied to new rows only; existing rows come from the backfill.
             statements.append(
-                sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT ({})").format(
                     table, col, expression_sql(default)
                 )
             )

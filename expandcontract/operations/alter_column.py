@@ -262,7 +262,7 @@ class AlterColumn(Operation):
             final_column = self._new.name if self._new else self.column
             default = self._new.default if self._new else None
             action = (
-                sql.SQL("SET DEFAULT {}").format(expression_sql(default))
+                sql.SQL("SET DEFAULT ({})").format(expression_sql(default))
                 if default is not None
                 else sql.SQL("DROP DEFAULT")
             )

@@ -10,7 +10,7 @@ from psycopg import sql
 
 from expandcontract.operations.base import CATALOG, NONBLOCKING_LOCK_TIMEOUT_MS, SCAN, PlannedStep
 from expandcontract.operations.columns import ColumnSpec
-from expandcontract.operations.expressions import expression_sql
+from expandcontract.operations.expressions import expression_sql, rename_columns
 from expandcontract.operations.state import PENDING
 
 
@@ -142,6 +142,10 @@ def constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[PlannedSt
     if not column.nullable:
         steps.append(add_not_null_check(ctx, table, column.name, f"nn:{column.name}"))
     if column.check:
+        # Written in the new version's names: a column it reads may be a twin or renamed.
+        logical = next((t for t in ctx.state.tables.values() if t.physical == table), None)
+        names = {c.name: c.physical for c in logical.columns.values()} if logical else {}
+        check = rename_columns(column.check, names, where=f"check of {column.name}")
         steps.append(
             PlannedStep(
                 f"check:{column.name}",
@@ -150,7 +154,7 @@ def constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[PlannedSt
                     sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
                         ref,
                         sql.Identifier(object_name(table, column.name, suffix="check")),
-                        expression_sql(column.check),
+                        expression_sql(check),
                     ),
                 ),
                 "ACCESS EXCLUSIVE",

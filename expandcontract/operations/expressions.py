@@ -92,6 +92,11 @@ def _parse(text: str, what: str) -> Any:
         ) from None
     if isinstance(tree, exp.Block | exp.Command) or tree is None:
         raise ExpressionInvalid(f"{what} {text!r} is not one SQL expression")
+    if any(isinstance(node, exp.Parameter | exp.Placeholder) for node in tree.walk()):
+        raise ExpressionInvalid(
+            f"{what} {text!r} contains a parameter ($1, ?): nothing would fill it in",
+            "write the value itself, or a column name",
+        )
     return tree
 
 
@@ -205,8 +210,8 @@ def rename_columns(expression: str, mapping: dict[str, str], *, where: str) -> s
     tree = parse_expression(expression, what=where)
 
     def swap(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Column) and not node.table and node.name in mapping:
-            return exp.column(mapping[node.name], quoted=True)
+        if isinstance(node, exp.Column) and not node.table and _name(node) in mapping:
+            return exp.column(mapping[_name(node)], quoted=True)
         return node
 
     if all(k == v for k, v in mapping.items()):
@@ -223,4 +228,11 @@ def referenced_columns(expression: str, names: set[str]) -> set[str] | None:
         tree = parse_expression(expression)
     except MigrationInvalid:
         return None
-    return {c.name for c in tree.find_all(exp.Column) if not c.table and c.name in names}
+    return {_name(c) for c in tree.find_all(exp.Column) if not c.table and _name(c) in names}
+
+
+def _name(column: Any) -> str:
+    """A column reference as PostgreSQL resolves it: unquoted names fold to lower case."""
+    identifier = column.this
+    quoted = bool(getattr(identifier, "quoted", False))
+    return str(column.name) if quoted else str(column.name).lower()

@@ -290,11 +290,13 @@ def test_indexes_ec_cannot_copy_are_refused(ec_db: EcDatabase) -> None:
         )
 
 
-def test_a_new_version_write_of_null_on_a_row_not_yet_backfilled_sticks(
+def test_a_whole_row_save_of_a_row_not_yet_backfilled_keeps_the_old_versions_data(
     ec_db: EcDatabase,
 ) -> None:
-    """On a never-computed row the twin is NULL either way; the column triggers tell the
-    main trigger that the new app really assigned it."""
+    """Before the backfill reaches a row the new version reads NULL in its twin. An ORM saving
+    the whole row writes that NULL back: a column counts as written only when its value
+    changed, so the twin is computed through up and the old version keeps its value; a value
+    the new app really changes sticks."""
     with ec_db.connect() as conn:
         conn.execute("CREATE TABLE acc (id int PRIMARY KEY, amount int, note text)")
         conn.execute("INSERT INTO acc SELECT g, g * 10, 'n' FROM generate_series(1, 20) g")
@@ -313,20 +315,15 @@ def test_a_new_version_write_of_null_on_a_row_not_yet_backfilled_sticks(
     ec = engine(ec_db.url)
     ec.apply(m, through="expand")  # rows are still pending: no backfill yet
     old, new = Session(ec_db.url, None), Session(ec_db.url, m.schema_for("public"))
-    new.run("UPDATE acc SET amount = NULL WHERE id = 1")  # assigned, to NULL
-    new.run("UPDATE acc SET note = 'x' WHERE id = 2")  # amount not assigned: computed by up
-    assert new.rows("SELECT id, amount FROM acc WHERE id IN (1, 2) ORDER BY id") == [
-        (1, None),
-        (2, 20),
-    ]
-    assert old.rows("SELECT id, amount FROM acc WHERE id IN (1, 2) ORDER BY id") == [
-        (1, None),
-        (2, 20),
-    ]
-    ec.apply(m, through="backfill")
     assert new.rows("SELECT amount FROM acc WHERE id = 1") == [(None,)]
+    new.run("UPDATE acc SET amount = NULL, note = 'saved' WHERE id = 1")  # what it read
+    new.run("UPDATE acc SET amount = 99 WHERE id = 2")  # a real change
+    new.run("MERGE INTO acc a USING (VALUES (3)) s(id) ON a.id = s.id"
+            " WHEN MATCHED AND a.id < 0 THEN UPDATE SET amount = 0"
+            " WHEN MATCHED THEN UPDATE SET note = 'merged'")  # fmt: skip
+    expected = [(1, 10), (2, 99), (3, 30)]
+    assert new.rows("SELECT id, amount FROM acc WHERE id <= 3 ORDER BY id") == expected
+    assert old.rows("SELECT id, amount FROM acc WHERE id <= 3 ORDER BY id") == expected
+    ec.apply(m, through="backfill")
     ec.complete()
-    assert old.rows("SELECT id, amount FROM acc WHERE id IN (1, 2) ORDER BY id") == [
-        (1, None),
-        (2, 20),
-    ]
+    assert old.rows("SELECT id, amount FROM acc WHERE id <= 3 ORDER BY id") == expected
