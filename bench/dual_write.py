@@ -69,7 +69,7 @@ def _strict_body(url: str) -> str:
     assert row is not None
     steps = row[0]["plan"]["phases"]["contract"]
     strict = next(s for s in steps if s["key"].startswith("strict:"))
-    return str(strict["statements"][0])
+    return next(str(x) for x in strict["statements"] if "CREATE OR REPLACE FUNCTION" in x)
 
 
 def _tolerant_body(url: str) -> str:
