@@ -35,7 +35,7 @@ from expandcontract.backfill.validate import Target, resolve
 from expandcontract.backfill.worker import application_name, worker_id
 from expandcontract.dsn import to_psycopg
 from expandcontract.ledger import Ledger
-from expandcontract.ledger.lock import RunLockLost
+from expandcontract.ledger.lock import RunLockLost, SharedRun
 from expandcontract.runner import SafeRunner
 from expandcontract.runner.reconnect import Reconnecting
 from expandcontract.runner.runner import Connection, connect
@@ -94,6 +94,40 @@ def run_backfill(
     in every case the committed batches stay committed and a re-run continues after them.
     """
     settings = settings or BackfillSettings()
+    # Bad input is refused before anything connects (the run lock included).
+    BackfillSpec.build(table=table, assignments=assignments, schema=schema, where=where, keys=keys)
+    if settings.run_lock is None:
+        # A standalone backfill: no migration command may run meanwhile (and it waits for none).
+        with SharedRun(to_psycopg(url), ledger_schema, "ec backfill run"):
+            return _run(
+                url, table=table, assignments=assignments, where=where, keys=keys, name=name,
+                schema=schema, settings=settings, migration_id=migration_id,
+                on_progress=on_progress, ledger_schema=ledger_schema,
+                metrics_port=metrics_port, tracker=tracker,
+            )  # fmt: skip
+    return _run(
+        url, table=table, assignments=assignments, where=where, keys=keys, name=name,
+        schema=schema, settings=settings, migration_id=migration_id, on_progress=on_progress,
+        ledger_schema=ledger_schema, metrics_port=metrics_port, tracker=tracker,
+    )  # fmt: skip
+
+
+def _run(
+    url: str,
+    *,
+    table: str,
+    assignments: Mapping[str, str],
+    where: str | None,
+    keys: Sequence[str] | None,
+    name: str | None,
+    schema: str,
+    settings: BackfillSettings,
+    migration_id: int | None,
+    on_progress: Callable[[Event], None] | None,
+    ledger_schema: str,
+    metrics_port: int | None,
+    tracker: ProgressTracker | None,
+) -> BackfillResult:
     spec = BackfillSpec.build(
         table=table, assignments=assignments, schema=schema, where=where, keys=keys
     )

@@ -70,6 +70,30 @@ class Mode:
         return self.name == ONCE
 
 
+# A trigger body that can change any column of the row.
+_OPAQUE_TRIGGER = re.compile(r"\bnew\s*:=|populate_record|\bexecute\b|\bhstore\b")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Trigger:
+    """A user BEFORE UPDATE row trigger: may its function change one of ``columns``?"""
+
+    name: str
+    language: str
+    source: str
+
+    def may_change(self, columns: list[str]) -> bool:
+        if not columns:
+            return False
+        if self.language not in ("plpgsql", "sql"):
+            return True  # C or another language: nothing to read, assume it may
+        text = self.source.lower()
+        # Whole-record assignment or dynamic SQL: anything may change.
+        if _OPAQUE_TRIGGER.search(text):
+            return True
+        return any(re.search(rf"\b{re.escape(c.lower())}\b", text) for c in columns)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Probe:
     what: str  # "--set n = n + 1" / "--where ..."
@@ -110,13 +134,25 @@ def classify(
     # The write also changes stored generated columns computed from what it assigns.
     for attnum, name in conn.execute(_GENERATED_FROM, (table_oid, list(assigned))).fetchall():
         assigned.setdefault(int(attnum), f"{name} (generated from an assigned column)")
-    triggers = [str(r[0]) for r in conn.execute(_BEFORE_UPDATE_TRIGGERS, (table_oid,))]
+    triggers = [
+        _Trigger(str(r[0]), str(r[1]), str(r[2] or ""))
+        for r in conn.execute(_BEFORE_UPDATE_TRIGGERS, (table_oid,))
+    ]
+    column_names = {
+        int(r[0]): str(r[1])
+        for r in conn.execute(
+            "SELECT attnum, attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0",
+            (table_oid,),
+        )
+    }
     offset = 7 if conn.info.server_version >= 120000 else 8  # FirstLowInvalidHeapAttributeNumber
     try:
         with conn.transaction(force_rollback=True):
             conn.execute("SELECT set_config('statement_timeout', '30s', true)")
             for i, probe in enumerate(probes):
-                reason = _unsafe(conn, i, probe, table_oid, assigned, offset, triggers)
+                reason = _unsafe(
+                    conn, i, probe, table_oid, assigned, offset, triggers, column_names
+                )
                 if reason:
                     return Mode(ONCE, reason)
     except psycopg.Error as exc:
@@ -140,7 +176,8 @@ def _unsafe(
     table_oid: int,
     assigned: Mapping[int, str],
     offset: int,
-    triggers: list[str],
+    triggers: list[_Trigger],
+    column_names: Mapping[int, str],
 ) -> str | None:
     view = sql.Identifier("pg_temp", f"_ec_mode_probe_{i}")
     # binary=True: the extended protocol, which carries exactly one statement.
@@ -165,10 +202,12 @@ def _unsafe(
                 f"{probe.what} reads {', '.join(own)}, which the backfill's own write "
                 "changes: evaluated again it would apply again"
             )
-        if reads and triggers:
+        read_names = [column_names[a] for a in sorted(reads) if a in column_names]
+        changing = [t.name for t in triggers if t.may_change(read_names)]
+        if changing:
             return (
                 f"{probe.what} reads columns that BEFORE UPDATE trigger(s) "
-                f"{', '.join(triggers)} may change on every write: evaluated again it could "
+                f"{', '.join(changing)} may change on every write: evaluated again it could "
                 "apply again"
             )
     levels = ["s", "v"] if probe.assignment else ["v"]
@@ -199,11 +238,12 @@ WHERE a.attrelid = %s AND a.attgenerated = 's' AND d.refobjsubid = ANY(%s::small
 # Enabled user BEFORE UPDATE row triggers (ROW = 1, BEFORE = 2, UPDATE = 16 in tgtype); ec's own
 # dual-write triggers only write the new version's columns.
 _BEFORE_UPDATE_TRIGGERS = """
-SELECT tgname FROM pg_trigger
-WHERE tgrelid = %s AND NOT tgisinternal AND tgenabled <> 'D'
-  AND tgtype & 1 = 1 AND tgtype & 2 = 2 AND tgtype & 16 = 16
-  AND tgname NOT LIKE '\\_ec\\_%%'
-ORDER BY tgname
+SELECT t.tgname, l.lanname, p.prosrc FROM pg_trigger t
+JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_language l ON l.oid = p.prolang
+WHERE t.tgrelid = %s AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+  AND t.tgtype & 1 = 1 AND t.tgtype & 2 = 2 AND t.tgtype & 16 = 16
+  AND t.tgname NOT LIKE '\\_ec\\_%%'
+ORDER BY t.tgname
 """
 
 # Columns of the table that views used by the expression read, at any depth (pg_depend

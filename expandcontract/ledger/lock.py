@@ -58,6 +58,7 @@ _HELD = """
 SELECT EXISTS (
   SELECT 1 FROM pg_locks
   WHERE locktype = 'advisory' AND granted AND classid = %s AND objid = %s AND objsubid = 2
+    AND mode = 'ExclusiveLock'
     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 )
 """
@@ -124,6 +125,49 @@ def run_lock_holder(conn: psycopg.Connection[Any], ledger_schema: str) -> tuple[
     return conn.execute(_HOLDER, lock_key(ledger_schema)).fetchone()
 
 
+def _who(holder: tuple[Any, ...] | None) -> str:
+    if holder is None:
+        return "another session"
+    return (
+        f"pid {holder[0]} ({holder[1] or 'no application name'}, user {holder[2]}, "
+        f"connected since {holder[4]:%Y-%m-%d %H:%M:%S})"
+    )
+
+
+class SharedRun:
+    """``with SharedRun(url, schema, "ec backfill run"):`` a standalone backfill holds ec's run
+    lock in shared mode: several backfills (and hosts joining one) run together, but no
+    migration command - which needs the lock exclusively - runs while one does, and none starts
+    while a migration command runs. Raises LedgerBusy at once if a command holds it."""
+
+    def __init__(self, conninfo: str, ledger_schema: str, command: str) -> None:
+        self.conninfo = conninfo
+        self.key = lock_key(ledger_schema)
+        self.label = f"expandcontract: {command} ({socket.gethostname()}:{os.getpid()})"[:63]
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+
+    def __enter__(self) -> SharedRun:
+        conn = connect(self.conninfo, application_name=self.label)
+        _no_idle_timeout(conn)
+        got = conn.execute("SELECT pg_try_advisory_lock_shared(%s, %s)", self.key).fetchone()
+        if not got or not got[0]:
+            holder = conn.execute(_HOLDER, self.key).fetchone()
+            conn.close()
+            raise LedgerBusy(
+                f"an ec migration command is working on this database: {_who(holder)}",
+                "wait for it to finish, then run the backfill again",
+            )
+        self._conn = conn
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):  # a session that is gone holds nothing
+                self._conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", self.key)
+            self._conn.close()
+            self._conn = None
+
+
 class ExclusiveRun:
     """``with ExclusiveRun(url, schema, "ec apply") as run:``; raises LedgerBusy at once if
     taken. ``run.check()`` before each step raises RunLockLost if the lock is gone."""
@@ -151,14 +195,8 @@ class ExclusiveRun:
         if not got or not got[0]:
             holder = conn.execute(_HOLDER, self.key).fetchone()
             conn.close()
-            who = (
-                f"pid {holder[0]} ({holder[1] or 'no application name'}, user {holder[2]}, "
-                f"connected since {holder[4]:%Y-%m-%d %H:%M:%S})"
-                if holder
-                else "another session"
-            )
             raise LedgerBusy(
-                f"another ec run is already working on this database: {who}",
+                f"another ec run is already working on this database: {_who(holder)}",
                 "wait for it to finish; if its process died, PostgreSQL frees the lock when "
                 "that session ends",
             )

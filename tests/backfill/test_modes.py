@@ -229,3 +229,20 @@ def test_a_before_update_trigger_makes_an_expression_that_reads_columns_once(
     constant = run_backfill(ec_db.url, table="u", assignments={"v_copy": "7"}, name="const",
                             settings=FAST)  # fmt: skip
     assert constant.mode == "converge" and constant.verified
+
+
+def test_a_trigger_that_does_not_touch_what_the_expression_reads_keeps_it_converging(
+    ec_db: Any, ec_conn: psycopg.Connection[Any]
+) -> None:
+    """An updated_at trigger - the common case - changes no column `b = a * 2` reads."""
+    ec_conn.execute("CREATE TABLE w (id int PRIMARY KEY, a int, b int, updated_at timestamptz)")
+    ec_conn.execute(
+        "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS"
+        " 'BEGIN NEW.updated_at := now(); RETURN NEW; END'"
+    )
+    ec_conn.execute("CREATE TRIGGER touch BEFORE UPDATE ON w FOR EACH ROW EXECUTE FUNCTION touch()")
+    ec_conn.execute("INSERT INTO w (id, a) SELECT i, i FROM generate_series(1, 100) i")
+    result = run_backfill(ec_db.url, table="w", assignments={"b": "a * 2"}, name="w",
+                          settings=FAST)  # fmt: skip
+    assert result.mode == "converge" and result.verified
+    assert ec_conn.execute("SELECT count(*) FROM w WHERE b = a * 2").fetchone() == (100,)

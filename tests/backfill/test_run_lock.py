@@ -61,7 +61,11 @@ def test_backfill_stops_before_its_next_batch_when_the_run_lock_is_lost(
             run.result(60)
     assert isinstance(info.value, RunLockLost)
     assert "lost ec's run lock (its session ended)" in info.value.message
-    assert "stopped before the next batch" in info.value.message
+    # Stopped before its next batch, or its batch in flight was rolled back by the fence.
+    assert (
+        "stopped before the next batch" in info.value.message
+        or "its batch was rolled back" in info.value.message
+    )
     # At most the batch in flight (one per worker) committed after the lock was gone.
     assert len(batches(ec_conn, "locked", phase)) <= committed + workers
     if phase == "backfill":
@@ -73,3 +77,34 @@ def test_backfill_stops_before_its_next_batch_when_the_run_lock_is_lost(
     )  # fmt: skip
     assert wrong_rows(ec_conn) == 0
     assert sum(b[4] for b in batches(ec_conn, "locked")) == 600 == result.rows_updated
+
+
+def test_standalone_backfills_and_migration_commands_never_run_together(
+    ec_db: Any, ec_conn: psycopg.Connection[Any]
+) -> None:
+    """A standalone backfill holds ec's run lock in shared mode: other backfills may join,
+    a migration command may not start, and a backfill does not start during one."""
+    from expandcontract.errors import LedgerBusy
+    from expandcontract.ledger.lock import SharedRun, lock_key, run_is_current
+
+    make_table(ec_conn, 50)
+    with (
+        ExclusiveRun(ec_db.url, "expandcontract", "ec apply"),
+        pytest.raises(LedgerBusy, match="an ec migration command is working"),
+    ):
+        run_backfill(ec_db.url, table="items", assignments={"b": "a * 2"}, name="x",
+                     settings=fixed(20))  # fmt: skip
+    with (
+        SharedRun(ec_db.url, "expandcontract", "ec backfill run"),
+        SharedRun(ec_db.url, "expandcontract", "ec backfill run"),
+    ):
+        with pytest.raises(LedgerBusy, match=r"ec backfill run"):
+            ExclusiveRun(ec_db.url, "expandcontract", "ec rollback").__enter__()
+        # A backfill's shared hold never passes for a migration command's run.
+        assert run_is_current(ec_conn, "expandcontract", *lock_key("expandcontract"), 1) in (
+            None,
+            False,
+        )
+    result = run_backfill(ec_db.url, table="items", assignments={"b": "a * 2"}, name="x",
+                          settings=fixed(20))  # fmt: skip
+    assert result.verified
