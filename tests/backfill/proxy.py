@@ -51,6 +51,11 @@ class Proxy:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
 
+    def close(self) -> None:
+        """Stop accepting (ends the accept thread) and cut what is open."""
+        self.listener.close()
+        self.cut_all()
+
     def cut_all(self) -> None:
         """The network drops every connection (both ends see it end)."""
         with self.lock:

@@ -47,6 +47,17 @@ def test_a_once_batch_cut_during_its_commit_is_applied_exactly_once(
 
     thread = threading.Thread(target=run)
     thread.start()
+    try:
+        _cut_during_the_slow_commit(ec_conn, proxy)
+    finally:
+        thread.join(60)
+        proxy.close()
+    assert "error" not in outcome, outcome["error"]
+    assert outcome["result"].mode == "once"
+    assert ec_conn.execute("SELECT n, count(*) FROM t GROUP BY n").fetchall() == [(1, 200)]
+
+
+def _cut_during_the_slow_commit(ec_conn: psycopg.Connection[Any], proxy: Proxy) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         sleeping = ec_conn.execute(
@@ -59,7 +70,3 @@ def test_a_once_batch_cut_during_its_commit_is_applied_exactly_once(
     else:
         raise AssertionError("the batch never reached its slow COMMIT")
     proxy.cut_all()
-    thread.join(60)
-    assert "error" not in outcome, outcome["error"]
-    assert outcome["result"].mode == "once"
-    assert ec_conn.execute("SELECT n, count(*) FROM t GROUP BY n").fetchall() == [(1, 200)]

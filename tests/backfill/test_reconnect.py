@@ -251,21 +251,27 @@ def test_a_rate_capped_run_stays_alive_while_it_paces(
     renew the lease and the heartbeat: the run is never shown interrupted."""
     import threading
 
-    from expandcontract.backfill import backfill_status
+    from expandcontract.backfill import BackfillCancelled, backfill_status, cancel_backfill
 
     make_table(ec_conn, rows=3000)
     settings = fixed(1000, max_rows_per_second=100, lease_s=3)
-    thread = threading.Thread(
-        target=run_backfill, args=(ec_db.url,),
-        kwargs={"table": "items", "assignments": {"b": "a * 2"}, "name": "rc",
-                "settings": settings},
-        daemon=True,
-    )  # fmt: skip
+
+    def run() -> None:
+        with contextlib.suppress(BackfillCancelled):  # how the test stops it
+            run_backfill(ec_db.url, table="items", assignments={"b": "a * 2"}, name="rc",
+                         settings=settings)  # fmt: skip
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     seen = []
-    for _ in range(16):
-        time.sleep(0.5)
-        (status,) = backfill_status(ec_db.url, "rc")
-        seen.append(status["status"])
-    assert thread.is_alive()
+    try:
+        for _ in range(16):
+            time.sleep(0.5)
+            (status,) = backfill_status(ec_db.url, "rc")
+            seen.append(status["status"])
+        assert thread.is_alive()
+    finally:
+        cancel_backfill(ec_db.url, "rc")  # stops after its current pause
+        thread.join(60)
+    assert not thread.is_alive()
     assert "interrupted" not in seen, seen
