@@ -21,7 +21,8 @@ class Proxy:
         self.pairs: list[tuple[socket.socket, socket.socket]] = []
         self.lock = threading.Lock()
         self.frozen = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
 
     def _accept(self) -> None:
         while True:
@@ -53,7 +54,10 @@ class Proxy:
 
     def close(self) -> None:
         """Stop accepting (ends the accept thread) and cut what is open."""
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         self.listener.close()
+        self._acceptor.join(5)
         self.cut_all()
 
     def cut_all(self) -> None:
