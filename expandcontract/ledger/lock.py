@@ -20,6 +20,7 @@ import os
 import socket
 import time
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -134,6 +135,17 @@ def _who(holder: tuple[Any, ...] | None) -> str:
     )
 
 
+@contextlib.contextmanager
+def _closed_on_error(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """__exit__ does not run when __enter__ fails: end the lock session on any error, which
+    frees the lock now rather than whenever the connection object is collected."""
+    try:
+        yield
+    except BaseException:
+        conn.close()
+        raise
+
+
 class SharedRun:
     """``with SharedRun(url, schema, "ec backfill run"):`` a standalone backfill holds ec's run
     lock in shared mode: several backfills (and hosts joining one) run together, but no
@@ -148,15 +160,15 @@ class SharedRun:
 
     def __enter__(self) -> SharedRun:
         conn = connect(self.conninfo, application_name=self.label)
-        _no_idle_timeout(conn)
-        got = conn.execute("SELECT pg_try_advisory_lock_shared(%s, %s)", self.key).fetchone()
-        if not got or not got[0]:
-            holder = conn.execute(_HOLDER, self.key).fetchone()
-            conn.close()
-            raise LedgerBusy(
-                f"an ec migration command is working on this database: {_who(holder)}",
-                "wait for it to finish, then run the backfill again",
-            )
+        with _closed_on_error(conn):
+            _no_idle_timeout(conn)
+            got = conn.execute("SELECT pg_try_advisory_lock_shared(%s, %s)", self.key).fetchone()
+            if not got or not got[0]:
+                holder = conn.execute(_HOLDER, self.key).fetchone()
+                raise LedgerBusy(
+                    f"an ec migration command is working on this database: {_who(holder)}",
+                    "wait for it to finish, then run the backfill again",
+                )
         self._conn = conn
         return self
 
@@ -190,19 +202,23 @@ class ExclusiveRun:
 
     def __enter__(self) -> ExclusiveRun:
         conn = connect(self.conninfo, application_name=self._label)
-        _no_idle_timeout(conn)
-        got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key).fetchone()
-        if not got or not got[0]:
-            holder = conn.execute(_HOLDER, self.key).fetchone()
-            conn.close()
-            raise LedgerBusy(
-                f"another ec run is already working on this database: {_who(holder)}",
-                "wait for it to finish; if its process died, PostgreSQL frees the lock when "
-                "that session ends",
-            )
-        self._conn = conn
-        self._pid = conn.info.backend_pid
-        self.stamp()
+        with _closed_on_error(conn):
+            _no_idle_timeout(conn)
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key).fetchone()
+            if not got or not got[0]:
+                holder = conn.execute(_HOLDER, self.key).fetchone()
+                raise LedgerBusy(
+                    f"another ec run is already working on this database: {_who(holder)}",
+                    "wait for it to finish; if its process died, PostgreSQL frees the lock when "
+                    "that session ends",
+                )
+            self._conn = conn
+            self._pid = conn.info.backend_pid
+            try:
+                self.stamp()  # fails without write access to the ledger
+            except BaseException:
+                self._conn = self._pid = None
+                raise
         return self
 
     def stamp(self) -> None:

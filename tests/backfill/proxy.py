@@ -9,6 +9,8 @@ import socket
 import threading
 import time
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
 
 class Proxy:
     def __init__(self, unix_path: str) -> None:
@@ -24,6 +26,15 @@ class Proxy:
         self._acceptor = threading.Thread(target=self._accept, daemon=True)
         self._acceptor.start()
 
+    @classmethod
+    def in_front_of(cls, url: str) -> tuple[Proxy, str]:
+        """A proxy for a server reached over its unix socket, and the TCP URL through it (the
+        port may be in the URL's authority or in its query: read it the way libpq does)."""
+        params = conninfo_to_dict(url)
+        proxy = cls(f"{params['host']}/.s.PGSQL.{params.get('port') or 5432}")
+        params.update(host="127.0.0.1", port=str(proxy.port))
+        return proxy, make_conninfo(**{k: str(v) for k, v in params.items()})
+
     def _accept(self) -> None:
         while True:
             try:
@@ -31,7 +42,12 @@ class Proxy:
             except OSError:
                 return
             server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            server.connect(self.unix_path)
+            try:
+                server.connect(self.unix_path)
+            except OSError:  # the server is gone: the client sees its connection refused
+                client.close()
+                server.close()
+                continue
             with self.lock:
                 self.pairs.append((client, server))
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()

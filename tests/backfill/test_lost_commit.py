@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import psycopg
 
@@ -30,10 +29,7 @@ def test_a_once_batch_cut_during_its_commit_is_applied_exactly_once(
         "CREATE CONSTRAINT TRIGGER slow AFTER UPDATE ON t DEFERRABLE INITIALLY DEFERRED"
         " FOR EACH ROW EXECUTE FUNCTION slow_commit()"
     )
-    parts = urlparse(ec_db.url)
-    host = parse_qs(parts.query)["host"][0]
-    proxy = Proxy(f"{host}/.s.PGSQL.{parts.port or 5432}")
-    url = f"postgresql://{parts.username or 'postgres'}@127.0.0.1:{proxy.port}{parts.path}"
+    proxy, url = Proxy.in_front_of(ec_db.url)
     outcome: dict[str, Any] = {}
 
     def run() -> None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 import psycopg
 import pytest
@@ -30,6 +31,33 @@ def test_second_runner_is_refused_with_the_holder_named(ec_db: EcDatabase) -> No
     # Released on exit: the next run gets it.
     with ExclusiveRun(ec_db.url, "expandcontract", "ec apply"):
         pass
+
+
+def test_a_run_that_cannot_stamp_the_ledger_frees_the_lock_at_once(ec_db: EcDatabase) -> None:
+    """__exit__ does not run when __enter__ fails: a role without write access to the ledger
+    must not leave its lock session open until the garbage collector finds it."""
+    role = f"ec_no_ledger_writes_{uuid.uuid4().hex[:8]}"
+    _with_ledger(ec_db.url)
+    with ec_db.connect() as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    url = psycopg.conninfo.make_conninfo(ec_db.url, user=role)
+    try:
+        with (
+            pytest.raises(psycopg.errors.InsufficientPrivilege) as refused,
+            ExclusiveRun(url, "expandcontract", "ec apply"),
+        ):
+            pass
+        # Kept alive on purpose: the traceback holds the frame that held the connection.
+        assert refused.value is not None
+        with ExclusiveRun(ec_db.url, "expandcontract", "ec apply"):
+            pass  # would be LedgerBusy while the refused run's session stayed open
+    finally:
+        with ec_db.connect() as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (role,),
+            )
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_lock_is_per_ledger_schema(ec_db: EcDatabase) -> None:
