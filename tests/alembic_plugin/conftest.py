@@ -96,7 +96,13 @@ class AlembicProject:
         """The ``alembic`` executable in a subprocess, run in the project directory."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("EC_DATABASE")}
         proc = subprocess.run(
-            [ALEMBIC, *args], cwd=self.root, capture_output=True, text=True, env=env, timeout=600
+            [ALEMBIC, *args],
+            check=False,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
         )
         if check and proc.returncode != 0:
             raise AssertionError(
