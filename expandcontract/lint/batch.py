@@ -24,12 +24,12 @@ _CACHED_KINDS = ("sql", "ec")  # an Alembic revision depends on its siblings; st
 @dataclass(frozen=True)
 class Target:
     path: str
-    kind: str  # sql | ec | alembic
+    kind: str  # sql | ec | alembic (a project, a folder inside one, or a revision file)
     content: bytes | None = None  # the file's bytes when already read (hashed for the cache)
 
 
 def discover(paths: list[str]) -> list[Target]:
-    from expandcontract.lint.inputs.alembic_project import is_alembic_dir
+    from expandcontract.lint.inputs.alembic_project import in_script_dir, is_alembic_dir
     from expandcontract.lint.inputs.sql_files import is_down_file
 
     targets: list[Target] = []
@@ -40,10 +40,15 @@ def discover(paths: list[str]) -> list[Target]:
         path = Path(raw)
         if not path.exists():
             raise ConfigError(f"no such file or directory: {raw}")
-        if is_alembic_dir(path):
+        # an Alembic project, a folder of its revisions (alembic/versions), or one revision
+        # file: revisions are linted within their project's history (branch, order)
+        if is_alembic_dir(path) or (path.is_dir() and in_script_dir(path)):
             targets.append(Target(str(path), "alembic"))
             continue
         single = path.is_file()
+        if single and path.suffix.lower() == ".py":
+            targets.append(Target(str(path), "alembic"))
+            continue
         for file in [str(path)] if single else _walk(str(path)):
             suffix = os.path.splitext(file)[1].lower()
             if suffix == ".sql" and (single or not is_down_file(os.path.basename(file))):

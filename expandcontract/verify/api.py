@@ -19,6 +19,7 @@ from expandcontract.errors import ConfigError
 from expandcontract.servers import AUTO_ORDER, PostgresServer, start_server
 from expandcontract.servers.container import docker_reason
 from expandcontract.verify import catalog
+from expandcontract.verify.alembic_source import AlembicRevision
 from expandcontract.verify.base import Reference, apply_history, create_all, run_sql_file, seed
 from expandcontract.verify.derived import derivations
 from expandcontract.verify.inputs import UserCheck, as_metadata
@@ -70,7 +71,7 @@ def throwaway_server(server: str | PostgresServer) -> Iterator[tuple[PostgresSer
 
 
 def verify_migration(
-    migration: Migration | str | Path,
+    migration: Migration | AlembicRevision | str | Path,
     *,
     old: Any,
     new: Any,
@@ -94,10 +95,19 @@ def verify_migration(
     version still runs (it is checked after contract too). ``backfill``: a factory
     ``(url, settings) -> BackfillFn`` replacing ec's backfill (e.g. your own job).
     ``keep_snapshots``: leave the per-phase snapshot databases on a server you passed in
-    (``report.meta["snapshots"]``: phase -> database) to re-check or inspect a phase."""
+    (``report.meta["snapshots"]``: phase -> database) to re-check or inspect a phase.
+    An ``AlembicRevision`` (``alembic_source.load_revision``) brings its own schema before the
+    migration: Alembic upgrades the base database to the revision's down revisions."""
     if keep_snapshots and not isinstance(server, PostgresServer):
         raise ConfigError("keep_snapshots needs a server you own: pass a started PostgresServer")
-    if isinstance(migration, (str, Path)):
+    alembic: AlembicRevision | None = None
+    if isinstance(migration, AlembicRevision):
+        if base_sql is not None or history is not None:
+            raise ConfigError(
+                "--alembic builds the schema before the migration: drop --base-sql/--history"
+            )
+        alembic, migration = migration, migration.migration
+    elif isinstance(migration, (str, Path)):
         migration = load(migration)
     if base_sql is not None and history is not None:
         raise ConfigError("give either --base-sql or --history, not both")
@@ -120,7 +130,14 @@ def verify_migration(
         contract_before_switch=contract_before_switch,
         backfill=backfill or verify_backfill,
         keep_snapshots=keep_snapshots,
+        alembic=alembic,
     )
+    if alembic is not None:
+        report.meta["alembic"] = {
+            "revision": alembic.revision,
+            "path": str(alembic.path),
+            "unchecked_operations_after": alembic.ops_after,
+        }
     with throwaway_server(server) as (pg, kind):
         report.meta.update({"server": kind, "rows": rows, "seed": seed})
         setup.run(pg, report)
@@ -145,8 +162,10 @@ class _Setup:
         contract_before_switch: bool,
         backfill: Callable[[str, Settings], BackfillFn],
         keep_snapshots: bool,
+        alembic: AlembicRevision | None = None,
     ) -> None:
         self.migration = migration
+        self.alembic = alembic
         self.old_md, self.new_md = old_md, new_md
         self.checks = checks
         self.base_sql, self.history = base_sql, history
@@ -200,6 +219,9 @@ class _Setup:
     def _build_base(self, url: str) -> str:
         """Build the schema before the migration; returns the schema the old version uses."""
         schema = self.settings.schema
+        if self.alembic is not None:
+            self.alembic.build_base(url)
+            return _current_schema(url, self.settings)
         if self.base_sql is not None:
             run_sql_file(url, self.base_sql)
             return schema
@@ -294,6 +316,23 @@ class _Setup:
             seed=self.seed,
             contract_before_switch=self.contract_before_switch,
         )
+
+
+def _current_schema(url: str, settings: Settings) -> str:
+    """Where the old version lives after Alembic's upgrade: the base schema, or the version
+    schema of an earlier ec migration the revisions ran."""
+    import psycopg
+
+    from expandcontract.dsn import to_psycopg
+    from expandcontract.engine.api import Engine
+
+    with psycopg.connect(to_psycopg(url)) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", (settings.ledger_schema,)
+        ).fetchone()
+    if found is None:
+        return settings.schema
+    return str(Engine(url, settings, sink=None).status()["current_schema"])
 
 
 def _name(check: UserCheck | None) -> str:

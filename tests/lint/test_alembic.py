@@ -46,16 +46,16 @@ def test_safe_expand_revision_is_clean(reports: dict[str, FileReport]) -> None:
 
 def test_expand_revision_errors_point_at_op_lines(reports: dict[str, FileReport]) -> None:
     result = found(reports["b2_expand_bad.py"])
-    assert (13, "expand-phase-destructive") in result  # op.drop_column
-    assert (14, "require-concurrent-index-creation") in result  # op.create_index
+    assert (14, "expand-phase-destructive") in result  # op.drop_column
+    assert (15, "require-concurrent-index-creation") in result  # op.create_index
 
 
 def test_contract_revision_backfill_is_flagged(reports: dict[str, FileReport]) -> None:
     result = found(reports["c1_contract_drop.py"])
-    assert (13, "contract-before-backfill") in result
+    assert (14, "contract-before-backfill") in result  # the UPDATE
     assert not any(r == "expand-phase-destructive" for _, r in result)
 
 
 def test_tagged_expand_rename(reports: dict[str, FileReport]) -> None:
     result = found(reports["d1_tagged_expand.py"])
-    assert (13, "expand-phase-destructive") in result and (13, "renaming-column") in result
+    assert (14, "expand-phase-destructive") in result and (14, "renaming-column") in result

@@ -1,5 +1,6 @@
 """An ec migration file that ``ec plan`` refuses to read, for any reason other than an
-expression (expression-not-single): reported at its operation, with ec plan's message."""
+expression (expression-not-single): reported at its operation, with ec plan's message. Also an
+Alembic revision operation that ``ec.safe_ops`` would refuse (lint/sources.py)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ RULE = Rule(
     why="`ec plan` and `ec apply` read the whole file before running anything and refuse it "
     "when an operation is unknown, lacks a required field, has a field it does not know (a "
     "typo such as `nulable` would otherwise mean nothing) or a value of the wrong type. The "
-    "migration would fail at deploy time; this rule fails CI instead, once per operation.",
+    "migration would fail at deploy time; this rule fails CI instead, once per operation. In an "
+    "Alembic project with `ec.safe_ops = true`, an `op.*` call the plugin refuses (a column "
+    "drop, a rewriting type change, ...) is reported the same way, at its line.",
     suggestion="Fix the file as the message says (`ec plan FILE` gives the same message); "
     "docs/migrations.md lists each operation's fields.",
     equivalents={},
