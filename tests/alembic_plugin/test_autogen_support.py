@@ -71,7 +71,7 @@ def write_env(
     if plugin:
         options += f", autogenerate_plugins={PLUGINS}"
     if include_object:
-        imports = "from expandcontract.alembic.autogen_drift import include_object"
+        imports = "from expandcontract.alembic import include_object"
         options += ", include_object=include_object"
     if include_schemas:
         options += ", include_schemas=True"
