@@ -195,10 +195,16 @@ def add_column_parts(runner: AlembicSafeRunner, operation: ops.AddColumnOp) -> b
         column = column._copy()
     # Alembic's own helper: it gives a referenced table a stub so the FK can be compiled
     table = SchemaObjects(runner.ctx).table(operation.table_name, column, schema=operation.schema)
+    # inline_references / inline_primary_key arrived after Alembic 1.18.0
+    inline = {
+        key: getattr(operation, key)
+        for key in ("inline_references", "inline_primary_key")
+        if hasattr(operation, key)
+    }
     constraints = [
         c for c in table.constraints
         if not isinstance(c, sa.PrimaryKeyConstraint) and not (
-            operation.inline_references and isinstance(c, sa.ForeignKeyConstraint)
+            inline.get("inline_references") and isinstance(c, sa.ForeignKeyConstraint)
             and len(column.foreign_keys) == 1 and len(c.columns) == 1
         )
     ]  # fmt: skip
@@ -209,9 +215,7 @@ def add_column_parts(runner: AlembicSafeRunner, operation: ops.AddColumnOp) -> b
     def add() -> None:
         impl.add_column(
             operation.table_name, column, schema=operation.schema,
-            if_not_exists=operation.if_not_exists,
-            inline_references=operation.inline_references,
-            inline_primary_key=operation.inline_primary_key, **operation.kw,
+            if_not_exists=operation.if_not_exists, **inline, **operation.kw,
         )  # fmt: skip
         if column.comment is not None and not impl.dialect.inline_comments:
             impl.create_column_comment(column)

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 
 from expandcontract.engine.migration import from_spec
-from tests.alembic_plugin.conftest import AlembicProject
-from tests.alembic_plugin.test_autogen_support import (
+from tests.alembic_plugin.autogen_support import (
     autogenerate,
     base_revision,
     lint_findings,
@@ -17,6 +16,7 @@ from tests.alembic_plugin.test_autogen_support import (
     write_env,
     write_models,
 )
+from tests.alembic_plugin.conftest import AlembicProject
 
 pytestmark = pytest.mark.postgres
 
