@@ -136,6 +136,7 @@ def register() -> None:
 # -- implementations ---------------------------------------------------------------------------
 def run_expand_contract(operations: Operations, op: ExpandContractOp) -> None:
     ctx = operations.get_context()
+    _before_running(ctx, "op.expand_contract")
     resume = (
         "from Alembic: the revision is not stamped until this succeeds; `alembic upgrade` "
         "again resumes from ec's ledger (as `ec apply` would); `ec rollback` undoes it"
@@ -166,6 +167,7 @@ def run_expand_contract(operations: Operations, op: ExpandContractOp) -> None:
 
 def run_complete(operations: Operations, op: ExpandContractCompleteOp) -> None:
     ctx = operations.get_context()
+    _before_running(ctx, "op.expand_contract_complete")
     resume = (
         "from Alembic: a backfill resumes when the revision with op.expand_contract runs "
         "again (`alembic stamp` its down_revision, then `alembic upgrade`)"
@@ -189,6 +191,7 @@ def run_complete(operations: Operations, op: ExpandContractCompleteOp) -> None:
 
 def run_rollback(operations: Operations, op: ExpandContractRollbackOp) -> None:
     ctx = operations.get_context()
+    _before_running(ctx, "op.expand_contract_rollback")
     resume = "from Alembic: `alembic downgrade` again continues the rollback"
     with reported("op.expand_contract_rollback", op.revision):
         if ctx.as_sql:
@@ -284,6 +287,25 @@ def _rollback_needed(engine: Engine, name: str) -> bool:
 
 
 # -- plumbing ----------------------------------------------------------------------------------
+def _before_running(migration_context: Any, directive: str) -> None:
+    """Before a directive's first statement: with ec.safe_ops on, the whole revision is
+    checked first (a refusal later in it must stop it before this directive commits
+    anything); and ec's engine needs to step out of Alembic's transaction, which it cannot
+    when env.py began it."""
+    if migration_context.as_sql:
+        return
+    from expandcontract.alembic.safe_config import safe_ops_enabled
+    from expandcontract.alembic.safe_runner import require_own_transaction
+
+    if safe_ops_enabled(migration_context):
+        from expandcontract.alembic.safe_revision import precheck, revision_run
+
+        run = revision_run(migration_context)
+        if run.opt_out.enabled and not run.dry_run_tried:
+            precheck(migration_context, run)
+    require_own_transaction(migration_context, directive)
+
+
 def _engine(migration_context: Any) -> Engine:
     from expandcontract.alembic.binding import ec_settings
     from expandcontract.engine.api import Engine

@@ -57,6 +57,10 @@ def check(operation: ops.MigrateOperation, scope: CheckScope) -> None:
         scope.created.add((operation.schema, operation.table_name))
     elif isinstance(operation, ops.DropColumnOp):
         _check_drop_column(operation, scope)
+    elif isinstance(operation, ops.DropTableOp):
+        _check_drop_table(operation, scope)
+    elif isinstance(operation, ops.AddConstraintOp) and operation.constraint_type == "exclude":
+        _check_exclude_constraint(operation, scope)
     elif isinstance(operation, ops.AlterColumnOp):
         _check_alter_column(operation, scope)
     elif isinstance(operation, ops.AddColumnOp):
@@ -98,6 +102,37 @@ def _check_drop_column(operation: ops.DropColumnOp, scope: CheckScope) -> None:
         {"drop_column": {"table": operation.table_name, "column": operation.column_name,
                          "down": "NULL"}},
     )  # fmt: skip
+
+
+def _check_drop_table(operation: ops.DropTableOp, scope: CheckScope) -> None:
+    if scope.direction == "downgrade" or scope.is_new(operation.schema, operation.table_name):
+        return
+    if scope.opt_out.allows("drop_table"):
+        return
+    raise _refuse(
+        scope, "drop_table", f"op.drop_table({operation.table_name!r})",
+        f"the running app still reads and writes {_name(operation.schema, operation.table_name)}"
+        ", its queries fail the moment the table is gone", "drop_table",
+        {"drop_table": {"name": operation.table_name}},
+    )  # fmt: skip
+
+
+def _check_exclude_constraint(operation: ops.AddConstraintOp, scope: CheckScope) -> None:
+    table = str(getattr(operation, "table_name", ""))
+    if scope.is_new(getattr(operation, "schema", None), table):
+        return
+    if scope.opt_out.allows("exclude_constraint"):
+        return
+    name = getattr(operation, "constraint_name", None)
+    raise UnsafeOperation(
+        f"op.create_exclude_constraint({name!r}, {table!r}, ...) in "
+        f"{scope.where} is refused by ec.safe_ops: PostgreSQL cannot add an EXCLUDE constraint "
+        "NOT VALID, so it builds its index and checks every row under an ACCESS EXCLUSIVE lock "
+        f"that blocks the running app's reads and writes. {scope.outcome}",
+        "create the table with the constraint in the revision that creates it, or, if the "
+        'table is small or idle, allow it in this revision: ec_allow = {"exclude_constraint"} '
+        "(ec_safe_ops = False turns safe ops off for the whole revision); see docs/alembic.md",
+    )
 
 
 def _check_rename_table(operation: ops.RenameTableOp, scope: CheckScope) -> None:

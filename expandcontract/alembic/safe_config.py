@@ -10,9 +10,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from alembic.util import CommandError
+
 from expandcontract.alembic.binding import alembic_option, project_dir
 from expandcontract.config import Settings
-from expandcontract.errors import ConfigError
+from expandcontract.errors import ConfigError, ECError
 from expandcontract.runner.policy import RetryPolicy
 
 OPTION = "ec.safe_ops"
@@ -22,6 +24,8 @@ _FALSE = ("false", "no", "off", "0", "")
 # What a revision may allow with ``ec_allow = {...}``: each lifts one refusal.
 ALLOWABLE = {
     "drop_column": "op.drop_column",
+    "drop_table": "op.drop_table",
+    "exclude_constraint": "op.create_exclude_constraint on an existing table",
     "rename_column": "op.alter_column(new_column_name=...)",
     "rename_table": "op.rename_table",
     "alter_column_type": "a type change that rewrites or scans the table",
@@ -29,6 +33,11 @@ ALLOWABLE = {
     "add_column_rewrite": "a column whose default, identity or generated value rewrites the table",
     "execute": "op.execute of SQL that ec's linter reports as an error (or name the rule id)",
 }
+
+
+class SafeOpsConfigError(ConfigError, CommandError):
+    """A bad safe-ops setting (Alembic's CLI prints a CommandError as ``FAILED: …``, not a
+    traceback)."""
 
 
 def safe_ops_enabled(migration_context: Any) -> bool:
@@ -48,7 +57,7 @@ def safe_ops_enabled(migration_context: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ConfigError(
+    raise SafeOpsConfigError(
         f"{OPTION} must be true or false, got {value!r}",
         "write `ec.safe_ops = true` in the [alembic] section of alembic.ini "
         "(or under [tool.alembic] in pyproject.toml)",
@@ -73,20 +82,20 @@ def revision_opt_out(module_globals: Mapping[str, Any] | None, where: str) -> Re
         return RevisionOptOut()
     enabled = module_globals.get("ec_safe_ops", True)
     if not isinstance(enabled, bool):
-        raise ConfigError(
+        raise SafeOpsConfigError(
             f"ec_safe_ops in {where} must be True or False, got {enabled!r}",
             "write `ec_safe_ops = False` at module level to run this revision as plain Alembic",
         )
     allow = module_globals.get("ec_allow", ())
     if isinstance(allow, str) or not isinstance(allow, list | tuple | set | frozenset):
-        raise ConfigError(
+        raise SafeOpsConfigError(
             f"ec_allow in {where} must be a set of names, got {allow!r}",
             'write e.g. ec_allow = {"drop_column"}',
         )
     names = frozenset(str(name) for name in allow)
     unknown = sorted(n for n in names if n not in ALLOWABLE and not _looks_like_rule(n))
     if unknown:
-        raise ConfigError(
+        raise SafeOpsConfigError(
             f"unknown name(s) in ec_allow of {where}: {', '.join(unknown)}",
             f"known names are: {', '.join(sorted(ALLOWABLE))}, or a lint rule id for op.execute",
         )
@@ -101,8 +110,15 @@ def _looks_like_rule(name: str) -> bool:
 
 def settings(migration_context: Any) -> Settings:
     """ec's settings for the project (lock_timeout, retries); offline mode needs no URL."""
-    return Settings.load(start_dir=project_dir(migration_context))
+    try:
+        return Settings.load(start_dir=project_dir(migration_context))
+    except ECError as exc:
+        raise SafeOpsConfigError(exc.message, exc.hint) from exc
 
 
 def retry_policy(migration_context: Any) -> RetryPolicy:
-    return RetryPolicy.from_settings(settings(migration_context))
+    loaded = settings(migration_context)
+    try:
+        return RetryPolicy.from_settings(loaded)
+    except ECError as exc:
+        raise SafeOpsConfigError(exc.message, exc.hint) from exc

@@ -4,7 +4,6 @@ then run it in its lock-safe form or, when it has none, as Alembic does, through
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +41,11 @@ def run_safely(operations: Any, operation: Any, original: Implementation, run: R
         if ctx.as_sql and not run.lock_timeout_emitted:
             runner.emit_lock_timeout()
             run.lock_timeout_emitted = True
+        table = getattr(operation, "table_name", None)
+        if table and run.scope.is_new(getattr(operation, "schema", None), table):
+            # created earlier in this revision: no other session sees it yet, so Alembic's
+            # plain form inside the transaction is safe and keeps the revision atomic
+            return runner.run(describe(operation), lambda: original(operations, operation))
         return _dispatch(runner, operations, operation, original)
     finally:
         runner.close()
@@ -78,12 +82,11 @@ def _dispatch(
         rest = copy.copy(operation)
         rest.modify_nullable = None
         if _changes_something(rest):
-            runner.run(_describe(rest), lambda: original(operations, rest))
-        safe_forms.set_not_null(
-            runner, operation.schema, operation.table_name, operation.column_name
-        )
+            runner.run(describe(rest), lambda: original(operations, rest))
+        column = operation.modify_name or operation.column_name  # renamed just before
+        safe_forms.set_not_null(runner, operation.schema, operation.table_name, column)
         return None
-    return runner.run(_describe(operation), lambda: original(operations, operation))
+    return runner.run(describe(operation), lambda: original(operations, operation))
 
 
 def _changes_something(operation: ops.AlterColumnOp) -> bool:
@@ -96,8 +99,35 @@ def _changes_something(operation: ops.AlterColumnOp) -> bool:
     )
 
 
-def _describe(operation: Any) -> str:
+# the op.* name of each operation class (the class names do not all match: ExecuteSQLOp)
+_OP_NAMES: dict[type[Any], str] = {
+    ops.CreatePrimaryKeyOp: "create_primary_key",
+    ops.CreateUniqueConstraintOp: "create_unique_constraint",
+    ops.CreateForeignKeyOp: "create_foreign_key",
+    ops.CreateCheckConstraintOp: "create_check_constraint",
+    ops.AddConstraintOp: "create_constraint",
+    ops.DropConstraintOp: "drop_constraint",
+    ops.AlterColumnOp: "alter_column",
+    ops.AddColumnOp: "add_column",
+    ops.DropColumnOp: "drop_column",
+    ops.CreateTableOp: "create_table",
+    ops.DropTableOp: "drop_table",
+    ops.RenameTableOp: "rename_table",
+    ops.CreateIndexOp: "create_index",
+    ops.DropIndexOp: "drop_index",
+    ops.CreateTableCommentOp: "create_table_comment",
+    ops.DropTableCommentOp: "drop_table_comment",
+    ops.BulkInsertOp: "bulk_insert",
+    ops.ExecuteSQLOp: "execute",
+}
+
+
+def describe(operation: Any) -> str:
     """``op.create_table('users')`` for messages."""
-    name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(operation).__name__.removesuffix("Op")).lower()
+    if getattr(operation, "constraint_type", None) == "exclude":
+        name = "create_exclude_constraint"
+    else:
+        found = (_OP_NAMES.get(cls) for cls in type(operation).__mro__)
+        name = next((n for n in found if n), type(operation).__name__)
     table = getattr(operation, "table_name", None)
     return f"op.{name}({table!r})" if table else f"op.{name}"

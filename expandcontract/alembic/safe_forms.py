@@ -13,6 +13,7 @@ SQLAlchemy's PostgreSQL dialect, as without safe ops."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -23,6 +24,7 @@ from psycopg import sql
 from sqlalchemy.schema import Table
 
 from expandcontract.alembic.safe_runner import AlembicSafeRunner
+from expandcontract.errors import ECError
 
 _MAX_IDENT = 63
 _INVALID_INDEX = sa.text(
@@ -31,8 +33,13 @@ _INVALID_INDEX = sa.text(
     "WHERE c.relname = :name AND n.nspname = coalesce(:schema, current_schema()) "
     "AND NOT i.indisvalid"
 )
-_CONSTRAINT_EXISTS = sa.text(
-    "SELECT 1 FROM pg_constraint WHERE conname = :name AND conrelid = to_regclass(:table)"
+_CONSTRAINT_STATE = sa.text(
+    "SELECT contype::text, convalidated FROM pg_constraint "
+    "WHERE conname = :name AND conrelid = to_regclass(:table)"
+)
+_NOT_NULL_COLUMNS = sa.text(
+    "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(:table) "
+    "AND attnum > 0 AND NOT attisdropped AND attnotnull"
 )
 
 
@@ -80,19 +87,37 @@ def create_index_concurrently(
     with runner.outside_transaction():
         try:
             runner.run(f"CREATE INDEX CONCURRENTLY {name}", build)
-        except Exception:
-            _cleanup(runner, schema, name)
+        except ECError as error:
+            _undo(
+                runner, error, f"DROP INDEX CONCURRENTLY {name} (INVALID leftover)",
+                lambda: drop_invalid_leftover(runner, schema, name),
+                f"the INVALID index {_text(_ident(schema, name))} it left",
+                "a rerun drops it first",
+            )  # fmt: skip
             raise
 
 
-def _cleanup(runner: AlembicSafeRunner, schema: str | None, name: str) -> None:
-    """After a build failed for good, leave no INVALID index behind (best effort)."""
+def _undo(
+    runner: AlembicSafeRunner,
+    error: ECError,
+    description: str,
+    work: Callable[[], object],
+    leftover: str,
+    how: str,
+) -> None:
+    """After a statement failed for good, take back what ec itself added before it, through
+    the runner (lock_timeout, retries: the blocker that failed the statement may still be
+    there). When that fails too, the error names the leftover and how to remove it."""
     if runner.offline:
         return
     try:
-        drop_invalid_leftover(runner, schema, name)
-    except sa.exc.DBAPIError:
-        return
+        runner.run(description, work)
+    except ECError as cleanup:
+        raise type(error)(
+            f"{error.message}; ec could not remove {leftover} ({cleanup.message})",
+            f"{error.hint + '; ' if error.hint else ''}remove {leftover} once the blocking "
+            f"session is gone ({how})",
+        ) from error
 
 
 def create_index(runner: AlembicSafeRunner, operation: ops.CreateIndexOp) -> None:
@@ -112,6 +137,9 @@ def add_constraint(runner: AlembicSafeRunner, constraint: Any) -> bool:
     if isinstance(constraint, sa.UniqueConstraint):
         add_unique(runner, constraint)
         return True
+    if isinstance(constraint, sa.PrimaryKeyConstraint):
+        add_primary_key(runner, constraint)
+        return True
     if not isinstance(constraint, sa.ForeignKeyConstraint | sa.CheckConstraint):
         return False
     options = constraint.dialect_options["postgresql"]
@@ -125,14 +153,47 @@ def add_constraint(runner: AlembicSafeRunner, constraint: Any) -> bool:
             constraint.name = _pg_name(table.name, "check")
     options["not_valid"] = True
     name = str(constraint.name)
-    validate = sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-        _table_ident(constraint), _ident(name)
-    )
+    target = _table_ident(constraint)
+    validate = sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(target, _ident(name))
+    kind = "f" if isinstance(constraint, sa.ForeignKeyConstraint) else "c"
     with runner.outside_transaction():
-        runner.run(f"ADD CONSTRAINT {name} NOT VALID", lambda: runner.ctx.impl.add_constraint(
-            constraint))  # fmt: skip
-        runner.run(f"VALIDATE CONSTRAINT {name}", lambda: runner.emit(_text(validate)))
+        # a failed earlier run whose clean-up failed too left it NOT VALID: validate that one
+        if not _not_valid_leftover(runner, target, name, kind):
+            runner.run(f"ADD CONSTRAINT {name} NOT VALID", lambda: runner.ctx.impl.add_constraint(
+                constraint))  # fmt: skip
+        _validate_or_drop(runner, target, name, [(f"VALIDATE CONSTRAINT {name}", validate)])
     return True
+
+
+def _not_valid_leftover(
+    runner: AlembicSafeRunner, target: sql.Identifier, name: str, kind: str
+) -> bool:
+    if runner.offline:
+        return False
+    rows = runner.query(_CONSTRAINT_STATE, name=name, table=_text(target))
+    return bool(rows) and rows[0][0] == kind and not rows[0][1]
+
+
+def _validate_or_drop(
+    runner: AlembicSafeRunner,
+    target: sql.Identifier,
+    name: str,
+    steps: list[tuple[str, sql.Composable]],
+) -> None:
+    """Run ``steps`` after ec added the NOT VALID constraint ``name``; if one fails, drop the
+    constraint again: left behind, it would fail the running app's writes that break it, and
+    the next run's ADD would fail with "already exists"."""
+    try:
+        for description, statement in steps:
+            runner.run(description, partial(runner.emit, _text(statement)))
+    except ECError as error:
+        drop = sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(target, _ident(name))
+        _undo(
+            runner, error, f"DROP CONSTRAINT {name} (after the failure)",
+            partial(runner.emit, _text(drop)),
+            f"the NOT VALID constraint {name} on {_text(target)} it added", _text(drop),
+        )  # fmt: skip
+        raise
 
 
 def add_unique(runner: AlembicSafeRunner, constraint: sa.UniqueConstraint) -> None:
@@ -143,7 +204,39 @@ def add_unique(runner: AlembicSafeRunner, constraint: sa.UniqueConstraint) -> No
     if constraint.dialect_options["postgresql"].get("nulls_not_distinct"):
         kwargs["postgresql_nulls_not_distinct"] = True
     index = sa.Index(name, *[table.c[c] for c in columns], unique=True, **kwargs)
-    attach = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}").format(
+    _attach_index(runner, constraint, index, "UNIQUE", lambda: None)
+
+
+def add_primary_key(runner: AlembicSafeRunner, constraint: sa.PrimaryKeyConstraint) -> None:
+    """A unique index built CONCURRENTLY, NOT NULL on each column in its safe form, then
+    ADD CONSTRAINT ... PRIMARY KEY USING INDEX (no scan: the columns are NOT NULL already)."""
+    table: Table = constraint.table
+    columns = [c.name for c in constraint.columns]
+    name = str(constraint.name or _pg_name(table.name, "pkey"))
+    index = sa.Index(name, *[table.c[c] for c in columns], unique=True)
+    target = _ident(table.schema, table.name)
+
+    def not_null() -> None:
+        present: set[str] = set()
+        if not runner.offline:
+            present = {row[0] for row in runner.query(_NOT_NULL_COLUMNS, table=_text(target))}
+        for column in columns:
+            if column not in present:
+                set_not_null(runner, table.schema, table.name, column)
+
+    _attach_index(runner, constraint, index, "PRIMARY KEY", not_null)
+
+
+def _attach_index(
+    runner: AlembicSafeRunner,
+    constraint: Any,
+    index: sa.Index,
+    kind: str,
+    before_attach: Callable[[], None],
+) -> None:
+    table: Table = constraint.table
+    name = str(index.name)
+    attach = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} " + kind + " USING INDEX {}").format(
         _ident(table.schema, table.name), _ident(name), _ident(name)
     )
     if constraint.deferrable is not None:
@@ -153,13 +246,19 @@ def add_unique(runner: AlembicSafeRunner, constraint: sa.UniqueConstraint) -> No
     create_index_concurrently(runner, index, table.schema)
     with runner.outside_transaction():
         try:
-            runner.run(f"ADD CONSTRAINT {name} UNIQUE USING INDEX", lambda: runner.emit(
+            before_attach()
+            runner.run(f"ADD CONSTRAINT {name} {kind} USING INDEX", lambda: runner.emit(
                 _text(attach)))  # fmt: skip
-        except Exception:
+        except ECError as error:
             # the index alone is not what the revision asked for: do not leave it behind
-            if not runner.offline:
-                drop = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}")
-                runner.emit(_text(drop.format(_ident(table.schema, name))))
+            drop = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+                _ident(table.schema, name)
+            )
+            _undo(
+                runner, error, f"DROP INDEX CONCURRENTLY {name} (after the failure)",
+                partial(runner.emit, _text(drop)), f"the index {_text(_ident(table.schema, name))}"
+                " it built", _text(drop),
+            )  # fmt: skip
             raise
 
 
@@ -174,15 +273,15 @@ def set_not_null(runner: AlembicSafeRunner, schema: str | None, table: str, colu
     set_it = sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(target, _ident(column))
     drop = sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, _ident(check_name))
     with runner.outside_transaction():
-        # a failed earlier run may have left the check: adding it again would fail
-        leftover = not runner.offline and runner.query(
-            _CONSTRAINT_EXISTS, name=check_name, table=_text(target)
-        )
-        if not leftover:
+        # a failed earlier run whose clean-up failed too may have left the check
+        if not _not_valid_leftover(runner, target, check_name, "c"):
             runner.run(f"ADD CHECK ({column} IS NOT NULL) NOT VALID", lambda: runner.emit(
                 _text(add)))  # fmt: skip
-        runner.run(f"VALIDATE CONSTRAINT {check_name}", lambda: runner.emit(_text(validate)))
-        runner.run(f"SET NOT NULL on {table}.{column}", lambda: runner.emit(_text(set_it)))
+        _validate_or_drop(
+            runner, target, check_name,
+            [(f"VALIDATE CONSTRAINT {check_name}", validate),
+             (f"SET NOT NULL on {table}.{column}", set_it)],
+        )  # fmt: skip
         runner.run(f"DROP CONSTRAINT {check_name}", lambda: runner.emit(_text(drop)))
 
 

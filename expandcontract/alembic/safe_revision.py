@@ -78,11 +78,21 @@ def _revision_frame() -> FrameType | None:
             name.startswith(("upgrade", "downgrade"))
             and "revision" in module
             and "down_revision" in module
-            and getattr(module.get(name), "__code__", None) is frame.f_code
+            and _defines(module.get(name), frame)
         ):
             return frame
         frame = frame.f_back
     return None
+
+
+def _defines(function: Any, frame: FrameType) -> bool:
+    """``function`` is the one running in ``frame``, or decorates it (functools.wraps)."""
+    seen = 0
+    while function is not None and seen < 20:  # a decorator chain, not a cycle
+        if getattr(function, "__code__", None) is frame.f_code:
+            return True
+        function, seen = getattr(function, "__wrapped__", None), seen + 1
+    return False
 
 
 def revision_run(migration_context: Any) -> RevisionRun:
@@ -153,7 +163,9 @@ class _DryOperations(Operations):
     (which only check there); others (e.g. ``op.expand_contract``) are skipped."""
 
     def invoke(self, operation: Any) -> Any:
-        if type(operation).__module__ != ops.__name__:
+        if not isinstance(operation, ops.MigrateOperation) or not type(
+            operation
+        ).__module__.startswith("alembic."):  # Alembic's (also op.create_exclude_constraint)
             return None
         return super().invoke(operation)
 
@@ -176,10 +188,16 @@ def precheck(migration_context: Any, run: RevisionRun) -> None:
     from alembic import op as op_module
     from alembic.runtime.migration import MigrationContext
 
-    dry = MigrationContext.configure(
-        dialect=migration_context.dialect,
-        opts={"as_sql": True, "output_buffer": io.StringIO(), "literal_binds": True},
-    )
+    # configuring an offline context logs "Generating static SQL": not what this run does
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    was_disabled, migration_log.disabled = migration_log.disabled, True
+    try:
+        dry = MigrationContext.configure(
+            dialect=migration_context.dialect,
+            opts={"as_sql": True, "output_buffer": io.StringIO(), "literal_binds": True},
+        )
+    finally:
+        migration_log.disabled = was_disabled
     _DRY[dry] = dataclasses.replace(run.scope, created=set())
     saved = getattr(op_module, "_proxy", None)
     dry_ops = _DryOperations(dry)

@@ -47,10 +47,41 @@ def sqlstate(exc: BaseException) -> str | None:
     return state if isinstance(state, str) else None
 
 
+class ExternalTransaction(CommandError):
+    """env.py began the transaction itself: Alembic cannot step out of it."""
+
+
 def is_autocommit(connection: Any) -> bool:
-    """Inside ``MigrationContext.autocommit_block()`` (or a connection set up that way)."""
-    options = connection.get_execution_options()
-    return bool(options.get("isolation_level") == "AUTOCOMMIT")
+    """Inside ``MigrationContext.autocommit_block()``, or on a connection (or engine) set up
+    with ``isolation_level="AUTOCOMMIT"``: no server transaction to step out of."""
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return True
+    # an engine created with isolation_level="AUTOCOMMIT" sets it on the driver's connection
+    # (psycopg and psycopg2 both say so in .autocommit); SQLAlchemy's get_isolation_level()
+    # only reports the four real levels
+    driver = getattr(connection.connection, "dbapi_connection", None)
+    return bool(getattr(driver, "autocommit", False))
+
+
+def require_own_transaction(migration_context: Any, what: str) -> None:
+    """Alembic's ``autocommit_block`` commits the migration transaction Alembic began; one
+    env.py began (``with engine.begin() as connection:``) it cannot commit, and it fails with
+    a bare AssertionError. Say what to change instead."""
+    if migration_context.as_sql or is_autocommit(migration_context.connection):
+        return
+    external = getattr(migration_context, "_in_external_transaction", None)
+    if external is None:  # an Alembic without the flag: the same test it makes
+        external = migration_context._transaction is None and (
+            migration_context.connection.in_transaction()
+        )
+    if external:
+        raise ExternalTransaction(
+            f"{what} must run outside a transaction, but env.py began the transaction itself "
+            "(`with engine.begin() as connection:`), which Alembic cannot commit part-way. "
+            "In env.py, open the connection with `with connectable.connect() as connection:` "
+            "and run the migrations in `with context.begin_transaction():`, as Alembic's own "
+            "env.py template does"
+        )
 
 
 class AlembicSafeRunner:
@@ -68,6 +99,7 @@ class AlembicSafeRunner:
         self._sleep = sleep
         self._watcher: LockWatcher | None = None
         self._pid: int | None = None
+        self._outside = 0  # depth of outside_transaction() blocks
 
     @property
     def offline(self) -> bool:
@@ -97,11 +129,16 @@ class AlembicSafeRunner:
     @contextlib.contextmanager
     def outside_transaction(self) -> Iterator[None]:
         """Alembic's ``autocommit_block`` (COMMIT … BEGIN offline), unless already in one."""
-        if not self.offline and is_autocommit(self.ctx.connection):
-            yield
+        if self._outside or (not self.offline and is_autocommit(self.ctx.connection)):
+            yield  # nested (offline, nothing else says so): one COMMIT ... BEGIN around all
             return
+        require_own_transaction(self.ctx, "ec.safe_ops")
         with self.ctx.autocommit_block():
-            yield
+            self._outside += 1
+            try:
+                yield
+            finally:
+                self._outside -= 1
 
     def run(self, description: str, work: Callable[[], T]) -> T:
         """``work()`` (which emits statements through Alembic's impl) under lock_timeout,

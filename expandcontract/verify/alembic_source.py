@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from expandcontract.alembic.project import load_config
 from expandcontract.engine.migration import Migration
 from expandcontract.errors import ConfigError, ECError
 
@@ -43,7 +44,7 @@ class AlembicRevision:
 
         sa_url = to_sqlalchemy(url)
         with _only_database(_database_name(url), self.config_path), _logging_kept():
-            config = _config(self.config_path)
+            config = load_config(self.config_path)
             # env.py of the generic template reads sqlalchemy.url; the cookbook one takes
             # the connection from attributes. configparser interpolates %: double it.
             config.set_main_option("sqlalchemy.url", sa_url.replace("%", "%%"))
@@ -65,7 +66,7 @@ def load_revision(config_path: str | Path, revision: str) -> AlembicRevision:
             f"--alembic {path}: no such file",
             "give the project's alembic.ini (or pyproject.toml with [tool.alembic])",
         )
-    config = _config(path)
+    config = load_config(path)
     try:
         scripts = ScriptDirectory.from_config(config)
     except CommandError as exc:
@@ -100,38 +101,6 @@ def load_revision(config_path: str | Path, revision: str) -> AlembicRevision:
         ops_after,
         module=script.module,
     )
-
-
-def _config(path: Path) -> Any:
-    from alembic.config import Config
-
-    # As the alembic command does: pyproject.toml ([tool.alembic]) and alembic.ini (the URL
-    # and logging) side by side are one configuration.
-    beside_ini, beside_toml = path.with_name("alembic.ini"), path.with_name("pyproject.toml")
-    if path.suffix == ".toml":
-        ini = str(beside_ini) if beside_ini.is_file() else None
-        config = Config(ini, toml_file=str(path))
-    else:
-        toml = str(beside_toml) if _has_tool_alembic(beside_toml) else None
-        config = Config(str(path), toml_file=toml)
-    location = config.get_alembic_option("script_location")
-    # Alembic resolves a relative script_location from the working directory; verify may run
-    # elsewhere, so fall back to the config file's directory.
-    if location and not Path(location).is_absolute() and not Path(location).exists():
-        beside = path.resolve().parent / location
-        if beside.exists():
-            config.set_main_option("script_location", str(beside))
-    return config
-
-
-def _has_tool_alembic(path: Path) -> bool:
-    import tomllib
-
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
-    return "alembic" in data.get("tool", {})
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:
@@ -314,9 +283,13 @@ def _upgrade(config: Any, sa_url: str, target: str) -> None:
 
     engine = create_engine(sa_url, poolclass=NullPool)
     try:
-        with engine.begin() as connection:
+        # connect(), not begin(): env.py's begin_transaction() owns the transactions, and
+        # ec's directives and safe ops leave them (autocommit_block), which Alembic refuses
+        # inside a transaction the caller began.
+        with engine.connect() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, target)
+            connection.commit()  # whatever an env.py left open
     except ECError:
         raise
     except CommandError as exc:

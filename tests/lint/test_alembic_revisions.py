@@ -303,3 +303,27 @@ def test_lint_sees_what_ec_safe_ops_runs_and_what_it_refuses(tmp_path: Path) -> 
     refused = [f for f in by_rev["r2.py"].findings if f.rule == "invalid-migration"]
     assert [(f.line, f.severity) for f in refused] == [(10, "error")]
     assert "op.expand_contract" in refused[0].message + refused[0].suggestion
+
+
+def test_a_pyproject_only_project_is_linted_with_its_safe_ops_setting(tmp_path: Path) -> None:
+    """`alembic init --template pyproject`: the configuration lives in [tool.alembic]; lint finds
+    the project from a revision file and honours `ec.safe_ops` written there."""
+    (tmp_path / "alembic" / "versions").mkdir(parents=True)
+    (tmp_path / "alembic" / "env.py").write_text("raise AssertionError('env.py must not run')\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.alembic]\nscript_location = "%(here)s/alembic"\n\n'
+        "[tool.alembic.ec]\nsafe_ops = true\n"
+    )
+    versions = tmp_path / "alembic" / "versions"
+    (versions / "r0.py").write_text(
+        revision("r0", None, "op.create_table('users', sa.Column('id', sa.Integer))")
+    )
+    (versions / "r1.py").write_text(
+        revision("r1", "r0", "op.create_index('users_id_idx', 'users', ['id'])\n"
+                             "op.drop_column('users', 'legacy')")
+    )  # fmt: skip
+    (report,) = lint(versions / "r1.py")
+    assert "require-concurrent-index-creation" not in {rule for _, rule in rules_at(report)}
+    assert (10, "invalid-migration") in rules_at(report)
+    by_rev = {Path(r.path).name: r for r in lint(tmp_path)}  # the project folder itself
+    assert set(by_rev) == {"r0.py", "r1.py"}

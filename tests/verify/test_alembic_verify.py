@@ -305,3 +305,45 @@ def test_revision_after_an_earlier_completed_ec_migration(
     static = {c["detail"] for c in data["checks"] if c["kind"] == "static"}
     assert static == {"schema public_expand0002 matches", "schema public_expand0004 matches"}
     assert tables_in(project.db) == set()
+
+
+COOKBOOK_ENV = """
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+
+
+def run_migrations_online():
+    connectable = config.attributes.get("connection", None)
+    if connectable is None:  # Alembic's cookbook: "Sharing a Connection across one or more
+        connectable = engine_from_config(  # programmatic migration commands"
+            config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.",
+            poolclass=pool.NullPool,
+        ).connect()
+    context.configure(connection=connectable, target_metadata=None)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations_online()
+"""
+
+
+def test_env_py_from_the_cookbook_takes_the_given_connection_through_ec_directives(
+    project: AlembicProject, run: Any
+) -> None:
+    """An env.py that uses ``config.attributes["connection"]``: the earlier op.expand_contract
+    and its completion run for real on the connection verify hands over (they commit what
+    Alembic did and work outside its transaction, which a caller-begun transaction forbids)."""
+    (project.dir / "env.py").write_text(COOKBOOK_ENV)
+    project.write_revision("expand0002", "base0001", RENAME_BODY)
+    project.write_revision("contract03", "expand0002", "op.expand_contract_complete()")
+    upgrade = """
+        op.expand_contract([{"create_index": {"name": "notes_content_idx", "table": "notes",
+                                              "columns": ["content"]}}])
+    """
+    project.write_revision("expand0004", "contract03", upgrade)
+    result = run(project, "--revision", "expand0004", "--old", NEW, "--new", NEW)
+    assert result.exit_code == 0, result.output
+    assert tables_in(project.db) == set()

@@ -64,10 +64,9 @@ class _TracingBuffer(io.StringIO):
 
 
 def is_alembic_dir(path: Path) -> bool:
-    return path.is_dir() and (
-        (path / "alembic.ini").is_file()
-        or ((path / "env.py").is_file() and (path / "versions").is_dir())
-    )
+    from expandcontract.alembic.project import config_file_in
+
+    return path.is_dir() and (config_file_in(path) is not None or _is_script_dir(path))
 
 
 def _is_script_dir(path: Path) -> bool:
@@ -75,12 +74,11 @@ def _is_script_dir(path: Path) -> bool:
 
 
 def _config(path: Path) -> Config | None:
-    ini = path / "alembic.ini"
-    if not ini.is_file():
-        return None
-    from alembic.config import Config
+    """alembic.ini and/or ``[tool.alembic]`` of pyproject.toml in the project folder."""
+    from expandcontract.alembic.project import config_file_in, load_config
 
-    return Config(str(ini))
+    found = config_file_in(path)
+    return None if found is None else load_config(found)
 
 
 def _scripts(path: Path) -> ScriptDirectory:
@@ -91,14 +89,15 @@ def _scripts(path: Path) -> ScriptDirectory:
     config = _config(path)
     if config is None:
         return ScriptDirectory(str(path))
-    location = config.get_main_option("script_location") or "alembic"
+    location = config.get_alembic_option("script_location") or "alembic"
     # a template that leaves %(here)s is a project from before Config knew it
     location = location.replace("%(here)s", str(path))
     versions = [str(path / v) for v in config.get_version_locations_list() or ()]
     return ScriptDirectory(
         str((path / location).resolve()),
         version_locations=versions or None,
-        recursive_version_locations=config.get_main_option("recursive_version_locations") == "true",
+        recursive_version_locations=str(config.get_alembic_option("recursive_version_locations"))
+        == "true",
     )
 
 
@@ -112,6 +111,12 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _config_file_in(folder: Path) -> Path | None:
+    from expandcontract.alembic.project import config_file_in
+
+    return config_file_in(folder)
+
+
 def find_project(target: Path) -> Path | None:
     """The Alembic project a revision file (or a folder of revisions) belongs to: the
     nearest folder above it with an alembic.ini whose script or version locations hold it,
@@ -121,7 +126,7 @@ def find_project(target: Path) -> Path | None:
     target = target.resolve()
     script_dir: Path | None = None
     for folder in target.parents:
-        if (folder / "alembic.ini").is_file():
+        if _config_file_in(folder) is not None:
             try:
                 locations = _locations(_scripts(folder))
             except CommandError:  # an ini whose script_location is elsewhere or missing
