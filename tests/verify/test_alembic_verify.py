@@ -286,11 +286,8 @@ def test_python_api_upgrades_through_depends_on_before_the_revision(
     assert report.meta["alembic"]["unchecked_operations_after"] is False
 
 
-def test_revision_after_an_earlier_completed_ec_migration(
-    project: AlembicProject, run: Any
-) -> None:
-    """Alembic runs the earlier op.expand_contract and its completion for real while building
-    the base; the old version then lives where ec left the schema."""
+def _completed_migration_then_an_index(project: AlembicProject) -> None:
+    """expand0002 (an ec migration), contract03 (its completion), expand0004 (the next one)."""
     project.write_revision("expand0002", "base0001", RENAME_BODY)
     project.write_revision("contract03", "expand0002", "op.expand_contract_complete()")
     upgrade = """
@@ -298,6 +295,14 @@ def test_revision_after_an_earlier_completed_ec_migration(
                                               "columns": ["content"]}}])
     """
     project.write_revision("expand0004", "contract03", upgrade)
+
+
+def test_revision_after_an_earlier_completed_ec_migration(
+    project: AlembicProject, run: Any
+) -> None:
+    """Alembic runs the earlier op.expand_contract and its completion for real while building
+    the base; the old version then lives where ec left the schema."""
+    _completed_migration_then_an_index(project)
     result = run(project, "--revision", "expand0004", "--old", NEW, "--new", NEW, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -337,13 +342,7 @@ def test_env_py_from_the_cookbook_takes_the_given_connection_through_ec_directiv
     and its completion run for real on the connection verify hands over (they commit what
     Alembic did and work outside its transaction, which a caller-begun transaction forbids)."""
     (project.dir / "env.py").write_text(COOKBOOK_ENV)
-    project.write_revision("expand0002", "base0001", RENAME_BODY)
-    project.write_revision("contract03", "expand0002", "op.expand_contract_complete()")
-    upgrade = """
-        op.expand_contract([{"create_index": {"name": "notes_content_idx", "table": "notes",
-                                              "columns": ["content"]}}])
-    """
-    project.write_revision("expand0004", "contract03", upgrade)
+    _completed_migration_then_an_index(project)
     result = run(project, "--revision", "expand0004", "--old", NEW, "--new", NEW)
     assert result.exit_code == 0, result.output
     assert tables_in(project.db) == set()
