@@ -204,8 +204,8 @@ def pending_count(conn: psycopg.Connection[Any], schema: str, table: str) -> int
 def pending_rows(
     conn: psycopg.Connection[Any], schema: str, table: str, key: tuple[str, ...]
 ) -> tuple[int, list[dict[str, str]]]:
-    """How many rows are still pending (through the pending index) and, for the first few,
-    the key and the error `up` raises for them (found in a rolled-back transaction)."""
+    """How many rows are still pending (through the pending index) and, for the first few by
+    key, the key and the error `up` raises for them (found in a rolled-back transaction)."""
     ref = sql.Identifier(schema, table)
     names: list[sql.Composable] = [sql.Identifier(c) for c in key] or [sql.SQL("ctid")]
     label = "(" + ", ".join(key or ("ctid",)) + ")"
@@ -218,9 +218,10 @@ def pending_rows(
         count = int(count_row[0]) if count_row else 0
         if not count:
             return 0, []
+        # The lowest keys first: the same rows on every run, in an order people can follow.
         sample = conn.execute(
-            sql.SQL("SELECT ctid, {} FROM {} WHERE {} LIMIT %s").format(
-                sql.SQL(", ").join(names), ref, sql.Identifier(PENDING)
+            sql.SQL("SELECT ctid, {names} FROM {} WHERE {} ORDER BY {names} LIMIT %s").format(
+                ref, sql.Identifier(PENDING), names=sql.SQL(", ").join(names)
             ),
             (_LISTED,),
         ).fetchall()
