@@ -9,6 +9,7 @@ linting.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -51,6 +52,9 @@ def lint_options(fn: F) -> F:
                 from expandcontract.cli.app import _configure_logging
 
                 _configure_logging(True)
+            # the database lint reads (--database-url or EC_DATABASE_URL, not pyproject's
+            # database_url: a checked-in URL must not make a CI lint start connecting)
+            params["database_url"] = flags["database_url"] or os.environ.get("EC_DATABASE_URL")
             return fn(json_output, **params)
         except ECError as exc:
             _fail(exc, flags, json_output)
@@ -95,6 +99,19 @@ def lint_options(fn: F) -> F:
     default=None,
     help="Treat every file as wrapped in a transaction by the migration tool.",
 )
+@click.option(
+    "--migration-tool",
+    metavar="TOOL",
+    default=None,
+    help="Lint every SQL file as this migration tool runs it (diesel, golang-migrate, prisma, "
+    "flyway, sqitch, rails, dbmate, goose, plain, …; default: detect per file).",
+)
+@click.option(
+    "--alembic-execute/--no-alembic-execute",
+    default=None,
+    help="Import Alembic revisions and run their upgrade()/downgrade() offline to lint them "
+    "(runs the files' code; default: read them statically unless ec.lint_execute is set).",
+)
 @click.option("--list-rules", is_flag=True, help="List the rules and exit.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write .ec_cache/lint.")
 @lint_options
@@ -108,8 +125,11 @@ def lint(
     ignore_rules: tuple[str, ...],
     fail_on: str | None,
     assume_in_transaction: bool | None,
+    migration_tool: str | None,
     list_rules: bool,
     no_cache: bool,
+    alembic_execute: bool | None = None,
+    database_url: str | None = None,
 ) -> None:
     """Lint SQL migrations, ec migration files and Alembic revisions for locking and
     backward-compatibility hazards (PATH "-" reads SQL from stdin). Exit 0 clean, 1 findings,
@@ -122,6 +142,10 @@ def lint(
         return
     if not paths:
         raise ConfigError("give at least one PATH (file or directory)", "e.g. ec lint migrations/")
+    if alembic_execute is not None:  # this run imports (or never imports) Alembic revisions
+        from expandcontract.lint.inputs.alembic_project import execution
+
+        click.get_current_context().with_resource(execution(alembic_execute))
     from expandcontract.lint.api import run_lint
 
     try:
@@ -133,7 +157,9 @@ def lint(
             ignore=_csv(ignore_rules),
             fail_on=fail_on,
             assume_in_transaction=assume_in_transaction,
+            migration_tool=migration_tool,
             use_cache=not no_cache,
+            database_url=database_url,
         )
     except ECError:
         raise

@@ -26,16 +26,17 @@ class Target:
     path: str
     kind: str  # sql | ec | alembic (a project, a folder inside one, or a revision file)
     content: bytes | None = None  # the file's bytes when already read (hashed for the cache)
+    tool: str = "auto"  # the migration tool's convention (conventions.py), or auto-detect
 
 
-def discover(paths: list[str]) -> list[Target]:
+def discover(paths: list[str], tool: str = "auto") -> list[Target]:
     from expandcontract.lint.inputs.alembic_project import in_script_dir, is_alembic_dir
-    from expandcontract.lint.inputs.sql_files import is_down_file
+    from expandcontract.lint.inputs.conventions import is_dump
 
     targets: list[Target] = []
     for raw in paths:
         if raw == "-":
-            targets.append(Target("-", "stdin"))
+            targets.append(Target("-", "stdin", tool=tool))
             continue
         path = Path(raw)
         if not path.exists():
@@ -51,8 +52,9 @@ def discover(paths: list[str]) -> list[Target]:
             continue
         for file in [str(path)] if single else _walk(str(path)):
             suffix = os.path.splitext(file)[1].lower()
-            if suffix == ".sql" and (single or not is_down_file(os.path.basename(file))):
-                targets.append(Target(file, "sql"))
+            # down files are linted too (rollback phase); schema dumps only when named
+            if suffix == ".sql" and (single or not is_dump(Path(file))):
+                targets.append(Target(file, "sql", tool=tool))
             elif suffix in (".yaml", ".yml", ".json") and (single or _looks_ec(Path(file))):
                 targets.append(Target(file, "ec"))
     return targets
@@ -82,6 +84,14 @@ def _looks_ec(file: Path) -> bool:
 
 
 def lint_target(target: Target, settings: LintSettings) -> list[FileReport]:
+    if target.kind in ("sql", "stdin"):  # as the migration tool runs the file
+        from expandcontract.lint.inputs.sql_files import lint_file, lint_text
+
+        if target.kind == "stdin":
+            import sys
+
+            return [lint_text(sys.stdin.read(), "<stdin>", settings, target.tool)]
+        return [lint_file(target.path, settings, target.content, target.tool)]
     from expandcontract.lint import sources
 
     return sources.lint_target(target.path, target.kind, settings, target.content)
@@ -106,7 +116,7 @@ def _work(
     read = read_file(target.path, target.kind, os.getcwd())
     hit = cache.get(read.key) if cache is not None else None
     if hit is None:
-        reports = lint_target(Target(target.path, target.kind, read.content), settings)
+        reports = lint_target(Target(target.path, target.kind, read.content, target.tool), settings)
         found = [r.to_cache() for r in reports]
     else:
         found = [hit]
@@ -137,20 +147,25 @@ def lint_paths(
     *,
     cache_dir: Path | None = None,
     jobs: int | None = None,
+    migration_tool: str = "auto",
 ) -> list[FileReport]:
     with _few_collections():
-        return _lint_paths(paths, settings, cache_dir, jobs)
+        return _lint_paths(paths, settings, cache_dir, jobs, migration_tool)
 
 
 def _lint_paths(
-    paths: list[str], settings: LintSettings, cache_dir: Path | None, jobs: int | None
+    paths: list[str],
+    settings: LintSettings,
+    cache_dir: Path | None,
+    jobs: int | None,
+    tool: str,
 ) -> list[FileReport]:
-    targets = discover(paths)
-    cache = ResultCache(cache_dir, settings.fingerprint())
+    targets = discover(paths, tool)
+    cache = ResultCache(cache_dir, f"{settings.fingerprint()}|tool:{tool}")
     reports: dict[int, list[FileReport]] = {}
     pending: list[tuple[int, Target]] = []
     for i, target in enumerate(targets):
-        key = cache.known_key(target.path) if target.kind in _CACHED_KINDS else None
+        key = cache.known_key(target.path, target.kind) if target.kind in _CACHED_KINDS else None
         hit = cache.get(key) if key is not None else None
         if hit is not None:  # stat unchanged: not even read
             reports[i] = [FileReport.from_cache(hit, target.path)]

@@ -2,35 +2,21 @@
 
 A DO block runs at migration time, so its DDL and DML are linted like top-level statements. A
 function body runs only when called, so only its DDL is reported (a trigger function's INSERT is
-normal). ``EXECUTE 'literal'`` is linted; other dynamic SQL is reported as unanalysable.
+normal). ``EXECUTE 'literal'`` is linted; other dynamic SQL in a DO block is reported as
+unanalysable (it runs now, and nobody can tell what it does); in a function body it is not
+reported: the migration only stores it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from sqlglot.errors import TokenError
+from sqlglot.tokenizer_core import Token, TokenType
+
+from expandcontract.lint.dialect import tokenize
 from expandcontract.lint.ir import K, Op
-from expandcontract.lint.lexer import (
-    DOLLAR,
-    END,
-    KIND,
-    NUMBER,
-    PUNCT,
-    QUOTED,
-    START,
-    STRING,
-    TEXT,
-    WORD,
-    LexError,
-    Tok,
-    lex,
-    token,
-)
-
-if TYPE_CHECKING:
-    from sqlglot.tokenizer_core import Token
 
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _DDL = {"ALTER", "CREATE", "DROP", "TRUNCATE", "LOCK", "REINDEX", "VACUUM", "CLUSTER", "REFRESH"}
@@ -38,79 +24,48 @@ _DML = {"UPDATE", "DELETE", "INSERT"}
 _BLOCK_WORDS = {"BEGIN", "THEN", "ELSE", "LOOP", "DECLARE", "EXCEPTION"}
 _NON_SQL_LANGS = {"plpython3u", "plpythonu", "plperl", "plperlu", "plv8", "c", "internal"}
 
-# (statement text, its file offset, its tokens when already lexed) -> ops
-Analyse = Callable[[str, int, list[Tok] | None], list[Op]]
+# (statement text, its file offset) -> ops
+Analyse = Callable[[str, int], list[Op]]
 
 
-def from_sqlglot(tokens: list[Token]) -> list[Tok]:
-    """sqlglot tokens as fast-lexer tokens (end exclusive), for text the fast lexer declined."""
-    from sqlglot.tokenizer_core import TokenType
-
-    kinds = {
-        TokenType.SEMICOLON: PUNCT,
-        TokenType.HEREDOC_STRING: DOLLAR,
-        TokenType.STRING: STRING,
-        TokenType.IDENTIFIER: QUOTED,
-        TokenType.NUMBER: NUMBER,
-        TokenType.L_PAREN: PUNCT,
-        TokenType.R_PAREN: PUNCT,
-        TokenType.COMMA: PUNCT,
-        TokenType.DOT: PUNCT,
-    }
-    return [token(kinds.get(t.token_type, WORD), t.text, t.start, t.end + 1) for t in tokens]
-
-
-def tokens_of(text: str) -> tuple[list[Tok], bool] | None:
-    """(tokens of ``text``, whether the fast lexer read it — sqlglot's tokens, converted, when it
-    declined); None when neither can read it."""
-    try:
-        return lex(text), True
-    except LexError:
-        from sqlglot.errors import TokenError
-
-        from expandcontract.lint.dialect import DIALECT
-
-        try:
-            return from_sqlglot(DIALECT.tokenize(text)), False
-        except TokenError:
-            return None
-
-
-def find_body(tokens: list[Tok], text: str) -> tuple[str, int] | None:
+def find_body(tokens: list[Token], text: str) -> tuple[str, int] | None:
     """(body text, file offset of its first char) of the dollar-quoted body, if any."""
-    words = [t[TEXT].lower() for t in tokens]
+    words = [t.text.lower() for t in tokens]
     if "language" in words:
         lang_at = words.index("language") + 1
         if lang_at < len(words) and words[lang_at] in _NON_SQL_LANGS:
             return None
     for tok in tokens:
-        if tok[KIND] == DOLLAR:
-            match = _DOLLAR.match(text, tok[START])
-            start = match.end() if match else tok[START]
-            return tok[TEXT], start
+        if tok.token_type == TokenType.HEREDOC_STRING:
+            match = _DOLLAR.match(text, tok.start)
+            start = match.end() if match else tok.start
+            return tok.text, start
     return None
 
 
-def _fragments(tokens: list[Tok]) -> list[list[Tok]]:
-    groups: list[list[Tok]] = [[]]
+def _fragments(tokens: list[Token]) -> list[list[Token]]:
+    groups: list[list[Token]] = [[]]
     for tok in tokens:
-        if tok[KIND] == PUNCT and tok[TEXT] == ";":
+        if tok.token_type == TokenType.SEMICOLON:
             groups.append([])
         else:
             groups[-1].append(tok)
     return [g for g in groups if g]
 
 
-def _statement_start(fragment: list[Tok], wanted: set[str]) -> int | None:
+def _statement_start(fragment: list[Token], wanted: set[str]) -> int | None:
     for i, tok in enumerate(fragment):
-        word = tok[TEXT].upper()
+        word = tok.text.upper() if tok.token_type not in _LITERALS else ""
         if (word in wanted or word == "EXECUTE") and (
-            i == 0 or fragment[i - 1][TEXT].upper() in _BLOCK_WORDS
+            i == 0 or fragment[i - 1].text.upper() in _BLOCK_WORDS
         ):
             return i
         if word not in _BLOCK_WORDS and i == 0 and word not in ("IF", "ELSIF", "WHEN", "FOR"):
             return None
     return None
+
+
+_LITERALS = {TokenType.STRING, TokenType.IDENTIFIER, TokenType.HEREDOC_STRING, TokenType.NUMBER}
 
 
 def _single_literal(rest: str) -> str | None:
@@ -123,36 +78,31 @@ def _single_literal(rest: str) -> str | None:
 
 def body_ops(body: str, offset: int, origin: str, analyse: Analyse) -> list[Op]:
     """Ops of the statements in a PL/pgSQL or SQL body starting at file ``offset``."""
-    lexed = tokens_of(body)
-    if lexed is None:
+    try:
+        tokens = tokenize(body)
+    except TokenError:
         return [Op(K.UNKNOWN, detail={"reason": f"cannot tokenize {origin} body"}, origin=origin)]
-    tokens, fast = lexed
     wanted = _DDL | _DML if origin == "do-block" else _DDL
     ops: list[Op] = []
     for fragment in _fragments(tokens):
         at = _statement_start(fragment, wanted)
         if at is None:
             continue
-        first = fragment[at]
-        if first[TEXT].upper() == "EXECUTE":
-            rest = body[first[END] : fragment[-1][END]]
+        first, last_end = fragment[at], fragment[-1].end + 1
+        if first.text.upper() == "EXECUTE":
+            rest = body[first.end + 1 : last_end]
             literal = _single_literal(rest)
+            if literal is None and origin == "function-body":
+                continue  # runs when the function is called, not by this migration
             if literal is None:
-                ops.append(
-                    Op(
-                        K.UNKNOWN,
-                        detail={"reason": f"dynamic SQL (EXECUTE) in {origin}"},
-                        origin=origin,
-                        line=None,
-                    )
-                )
-                ops[-1].detail["offset"] = str(offset + first[START])
+                unknown = Op(K.UNKNOWN, detail={"reason": f"dynamic SQL (EXECUTE) in {origin}"})
+                unknown.origin = origin
+                unknown.detail["offset"] = str(offset + first.start)
+                ops.append(unknown)
                 continue
-            inner = analyse(literal, offset + first[END] + rest.index("'") + 1, None)
+            inner = analyse(literal, offset + first.end + 1 + rest.index("'") + 1)
         else:
-            sql = body[first[START] : fragment[-1][END]]
-            # converted sqlglot tokens are only good for finding statements, not for reading
-            inner = analyse(sql, offset + first[START], fragment[at:] if fast else None)
+            inner = analyse(body[first.start : last_end], offset + first.start)
         for op in inner:
             op.origin = origin
         ops.extend(inner)

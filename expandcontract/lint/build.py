@@ -5,62 +5,25 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from expandcontract.lint.columns import Source, column_spec, ident
+from expandcontract.lint.dialect import render
 from expandcontract.lint.ir import ColumnSpec, K, Op
-from expandcontract.lint.volatility import is_volatile
+from expandcontract.lint.pgtypes import from_sqlglot
 
 _HARMLESS = (exp.Comment, exp.Grant, exp.Revoke, exp.Analyze, exp.Use)
 
 
-def ident(node: exp.Expr | None) -> str:
-    if node is None:
-        return ""
-    if isinstance(node, exp.Identifier):
-        return node.name if node.quoted else node.name.lower()
-    if isinstance(node, exp.Table | exp.Column):
-        return ".".join(ident(p) for p in node.parts)
-    if isinstance(node, exp.Schema):
-        return ident(node.this)
-    return node.name.lower()
-
-
-def type_name(node: exp.Expr | None) -> str:
-    return node.sql(dialect="postgres").lower() if node is not None else ""
-
-
-def column_spec(col: exp.ColumnDef) -> ColumnSpec:
-    not_null = primary_key = generated = identity = volatile = False
-    default: str | None = None
-    references: str | None = None
-    for constraint in col.args.get("constraints") or []:
-        kind = constraint.args.get("kind")
-        if isinstance(kind, exp.NotNullColumnConstraint) and not kind.args.get("allow_null"):
-            not_null = True
-        elif isinstance(kind, exp.PrimaryKeyColumnConstraint):
-            primary_key = not_null = True
-        elif isinstance(kind, exp.DefaultColumnConstraint):
-            default = kind.this.sql(dialect="postgres")
-            volatile = is_volatile(kind.this)
-        elif isinstance(kind, exp.ComputedColumnConstraint):
-            generated = bool(kind.args.get("persisted", True))
-        elif isinstance(kind, exp.GeneratedAsIdentityColumnConstraint):
-            if kind.args.get("expression") is not None or kind.this is None:
-                generated = True
-            else:
-                identity = True
-        elif isinstance(kind, exp.Reference):
-            references = ident(kind.this)
-    ctype = type_name(col.args.get("kind"))
-    return ColumnSpec(
-        name=ident(col.this),
-        type=ctype,
-        not_null=not_null,
-        default=default,
-        volatile_default=volatile,
-        generated_stored=generated,
-        identity=identity or ctype in ("serial", "bigserial", "smallserial"),
-        primary_key=primary_key,
-        references=references,
-    )
+def _is_not_null(cond: exp.Expr | None) -> str | None:
+    """The column of ``CHECK (col IS NOT NULL)``: sqlglot before 30.x reads it as
+    ``Not(Is(col, Null))``, later versions as ``Is(col, Null, negate=True)``."""
+    negated = False
+    if isinstance(cond, exp.Not):
+        cond, negated = cond.this, True
+    if not isinstance(cond, exp.Is) or not isinstance(cond.expression, exp.Null):
+        return None
+    if negated == bool(cond.args.get("negate")) or not isinstance(cond.this, exp.Column):
+        return None
+    return ident(cond.this)
 
 
 def _constraint_ops(table: str, action: exp.AddConstraint, not_valid: bool) -> list[Op]:
@@ -75,14 +38,9 @@ def _constraint_ops(table: str, action: exp.AddConstraint, not_valid: bool) -> l
                 detail = {"type": "foreign_key", "ref_table": ident(ref.this if ref else None)}
             elif isinstance(body, exp.CheckColumnConstraint):
                 detail = {"type": "check"}
-                cond = body.this
-                if (
-                    isinstance(cond, exp.Is)
-                    and cond.args.get("negate")
-                    and isinstance(cond.expression, exp.Null)
-                    and isinstance(cond.this, exp.Column)
-                ):
-                    detail["not_null_column"] = ident(cond.this)
+                column = _is_not_null(body.this)
+                if column:
+                    detail["not_null_column"] = column
             elif isinstance(body, exp.UniqueColumnConstraint):
                 detail = {"type": "unique"}
             elif isinstance(body, exp.PrimaryKey | exp.PrimaryKeyColumnConstraint):
@@ -95,15 +53,18 @@ def _constraint_ops(table: str, action: exp.AddConstraint, not_valid: bool) -> l
     return ops
 
 
-def _alter_column(table: str, action: exp.AlterColumn) -> Op:
+def _alter_column(table: str, action: exp.AlterColumn, source: Source | None) -> Op:
     column = ColumnSpec(ident(action.this))
-    if action.args.get("dtype") is not None:
+    dtype = action.args.get("dtype")
+    if dtype is not None:
+        written = _written_new_type(source, action) or render(dtype).lower()
+        column = ColumnSpec(column.name, type=written, pgtype=from_sqlglot(dtype))
         return Op(
             K.ALTER_TYPE,
             table,
             column=column,
             detail={
-                "new_type": type_name(action.args["dtype"]),
+                "new_type": written,
                 "using": "yes" if isinstance(action.args.get("using"), exp.Expr) else "",
             },
         )
@@ -118,13 +79,30 @@ def _alter_column(table: str, action: exp.AlterColumn) -> Op:
     return Op(K.UNKNOWN, table, column=column, detail={"reason": "ALTER COLUMN form"})
 
 
-def _alter_action(table: str, action: exp.Expr, alter: exp.Alter) -> list[Op]:
+def _written_new_type(source: Source | None, action: exp.AlterColumn) -> str:
+    """The type after ``TYPE`` in ``ALTER COLUMN c [SET DATA] TYPE …`` as the user wrote it."""
+    start = action.this.meta.get("start") if action.this is not None else None
+    at = source.index_at(start) if source is not None and start is not None else None
+    if source is None or at is None:
+        return ""
+    for i in range(at + 1, min(at + 5, len(source.tokens))):
+        if source.tokens[i].text.upper() == "TYPE":
+            return " ".join(source.span(i + 1, _NEW_TYPE_ENDS).split())
+    return ""
+
+
+_NEW_TYPE_ENDS = frozenset({"USING", "COLLATE"})
+
+
+def _alter_action(
+    table: str, action: exp.Expr, alter: exp.Alter, source: Source | None
+) -> list[Op]:
     not_valid = bool(alter.args.get("not_valid"))
     if isinstance(action, exp.ColumnDef):
-        spec = column_spec(action)
+        spec = column_spec(action, source)
         return [Op(K.ADD_COLUMN, table, column=spec, if_exists=bool(action.args.get("exists")))]
     if isinstance(action, exp.AlterColumn):
-        return [_alter_column(table, action)]
+        return [_alter_column(table, action, source)]
     if isinstance(action, exp.AddConstraint):
         return _constraint_ops(table, action, not_valid)
     if isinstance(action, exp.RenameColumn):
@@ -162,12 +140,12 @@ def _alter_action(table: str, action: exp.Expr, alter: exp.Alter) -> list[Op]:
         if action.args.get("access_method") is not None:
             return [Op(K.SET_ACCESS_METHOD, table, ident(action.args["access_method"]))]
         if action.expressions:
-            params = ", ".join(e.sql(dialect="postgres") for e in action.expressions)
+            params = ", ".join(render(e) for e in action.expressions)
             return [Op(K.SET_STORAGE, table, detail={"params": params.lower()})]
     return [Op(K.UNKNOWN, table, detail={"reason": f"ALTER TABLE action {type(action).__name__}"})]
 
 
-def _alter(node: exp.Alter) -> list[Op]:
+def _alter(node: exp.Alter, source: Source | None) -> list[Op]:
     kind = str(node.args.get("kind") or "").upper()
     target = ident(node.this)
     actions = node.args.get("actions") or []
@@ -183,11 +161,11 @@ def _alter(node: exp.Alter) -> list[Op]:
         ]
     ops: list[Op] = []
     for action in actions:
-        ops.extend(_alter_action(target, action, node))
+        ops.extend(_alter_action(target, action, node, source))
     return ops
 
 
-def _create(node: exp.Create) -> list[Op]:
+def _create(node: exp.Create, source: Source | None) -> list[Op]:
     kind = str(node.args.get("kind") or "").upper()
     exists = bool(node.args.get("exists"))
     if kind == "INDEX":
@@ -206,11 +184,20 @@ def _create(node: exp.Create) -> list[Op]:
         ]
     if kind == "TABLE":
         columns: tuple[ColumnSpec, ...] = ()
+        refs: list[str] = []
         if isinstance(node.this, exp.Schema):
+            elements = node.this.expressions
             columns = tuple(
-                column_spec(c) for c in node.this.expressions if isinstance(c, exp.ColumnDef)
+                column_spec(c, source) for c in elements if isinstance(c, exp.ColumnDef)
             )
+            refs = [c.references for c in columns if c.references]
+            for fk in node.this.find_all(exp.ForeignKey):
+                ref = fk.args.get("reference")
+                if ref is not None:
+                    refs.append(ident(ref.this))
         detail = {"as_select": "yes"} if node.args.get("expression") is not None else {}
+        if refs:  # SHARE ROW EXCLUSIVE on each referenced table
+            detail["ref_tables"] = ",".join(dict.fromkeys(refs))
         return [
             Op(K.CREATE_TABLE, ident(node.this), if_exists=exists, columns=columns, detail=detail)
         ]
@@ -220,14 +207,10 @@ def _create(node: exp.Create) -> list[Op]:
         return [Op(K.CREATE_TRIGGER, target, ident(node.this), if_exists=exists)]
     if kind in ("FUNCTION", "PROCEDURE"):
         return [Op(K.CREATE_FUNCTION, None, ident(node.this.this if node.this else None))]
-    return [
-        Op(
-            K.HARMLESS,
-            ident(node.this),
-            detail={"object": kind, "created": "yes"},
-            if_exists=exists,
-        )
-    ]
+    detail = {"object": kind, "created": "yes"}
+    if node.args.get("replace"):  # CREATE OR REPLACE VIEW takes ACCESS EXCLUSIVE on the view
+        detail["replace"] = "yes"
+    return [Op(K.HARMLESS, ident(node.this), detail=detail, if_exists=exists)]
 
 
 def _drop(node: exp.Drop) -> list[Op]:
@@ -288,12 +271,12 @@ def _select(node: exp.Select) -> list[Op]:
     return ops
 
 
-def build_ops(node: exp.Expr) -> list[Op] | None:
+def build_ops(node: exp.Expr, source: Source | None = None) -> list[Op] | None:
     """IR ops for a parsed statement, or None when only the token classifier can tell."""
     if isinstance(node, exp.Alter):
-        return _alter(node)
+        return _alter(node, source)
     if isinstance(node, exp.Create):
-        return _create(node)
+        return _create(node, source)
     if isinstance(node, exp.Drop):
         return _drop(node)
     if isinstance(node, exp.TruncateTable):

@@ -30,7 +30,7 @@ try:  # the built-in BLAKE2 module: ``import hashlib`` also loads OpenSSL (~6 ms
 except ImportError:  # pragma: no cover - CPython builds without it
     from hashlib import blake2b as _blake2b
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 # mtimes this close to "now" may not change on a same-size rewrite (coarse filesystem clocks):
 # such files are hashed again next run instead of trusted by stat, as git does for racy entries
 _RACY_NS = 2_000_000_000
@@ -42,9 +42,19 @@ def default_dir() -> Path:
 
 
 def content_key(data: bytes, kind: str, name: str = "") -> str:
-    """The file name is part of the key: it decides the migration tool's flavour (Flyway
-    ``V1__x.sql`` and diesel ``up.sql`` run in a transaction, a plain ``x.sql`` does not)."""
+    """The file name, with the facts outside the file (``outside_facts``), is part of the key:
+    they decide the migration tool's convention (Flyway ``V1__x.sql`` runs in a transaction,
+    ``1_x.down.sql`` is a rollback, a diesel ``metadata.toml`` opts out)."""
     return _blake2b(data + f"\0{kind}\0{name}".encode(), digest_size=16).hexdigest()
+
+
+def outside_facts(absolute: str, kind: str) -> str:
+    """Its folders and the sidecar files its migration tool reads (conventions.py)."""
+    if kind != "sql":
+        return ""
+    from expandcontract.lint.inputs.conventions import outside_facts as facts
+
+    return facts(absolute)
 
 
 def code_fingerprint() -> str:
@@ -79,6 +89,7 @@ class ReadFile(NamedTuple):
     mtime_ns: int
     key: str
     content: bytes | None = None
+    facts: str = ""
 
 
 def read_file(path: str, kind: str, cwd: str) -> ReadFile:
@@ -87,8 +98,10 @@ def read_file(path: str, kind: str, cwd: str) -> ReadFile:
     st = os.stat(absolute)
     with open(absolute, "rb") as fh:
         content = fh.read()
-    key = content_key(content, kind, os.path.basename(absolute))
-    return ReadFile(absolute, st.st_size, st.st_mtime_ns, key, content)
+    facts = outside_facts(absolute, kind)
+    name = os.path.basename(absolute)
+    key = content_key(content, kind, f"{name}\0{facts}" if facts else name)
+    return ReadFile(absolute, st.st_size, st.st_mtime_ns, key, content, facts)
 
 
 class ResultCache:
@@ -119,14 +132,17 @@ class ResultCache:
             self.body_start = end + 1
             self.stats, self.results = data["stats"], data["results"]
 
-    def known_key(self, path: str) -> str | None:
-        """The content key of ``path`` when its stat is the one in the index (no read)."""
+    def known_key(self, path: str, kind: str = "") -> str | None:
+        """The content key of ``path`` when its stat, and the facts outside it that its
+        findings depend on, are the ones in the index (the file is not read)."""
         absolute = os.path.join(self.cwd, path)  # no normpath: a key only has to be stable
         known = self.stats.get(absolute)
         if known is None:
             return None
         st = os.stat(absolute)
         if known[0] == st.st_size and known[1] == st.st_mtime_ns:
+            if len(known) > 3 and known[3] != outside_facts(absolute, kind):
+                return None
             return str(known[2])
         return None
 
@@ -134,7 +150,7 @@ class ResultCache:
         """Index a file that was read and hashed (``read_file``), unless it was written too
         recently for its mtime to prove a later change."""
         if self.now_ns - read.mtime_ns > _RACY_NS:
-            self.stats[read.absolute] = [read.size, read.mtime_ns, read.key]
+            self.stats[read.absolute] = [read.size, read.mtime_ns, read.key, read.facts]
         else:
             self.stats.pop(read.absolute, None)
             self.fresh.add(read.key)

@@ -112,6 +112,8 @@ def _alter_other(cur: Cursor) -> list[Op]:
         cur.accept("VIEW")
     cur.accept("IF", "EXISTS")
     name = cur.name()
+    if obj in ("FUNCTION", "PROCEDURE", "AGGREGATE", "ROUTINE") and cur.peek() == "(":
+        cur.skip_parens()  # the argument types that pick the overload
     if cur.accept("RENAME", "TO"):
         return [Op(K.RENAME_OBJECT, name, cur.name(), detail={"object": obj})]
     if cur.accept("SET", "SCHEMA"):
@@ -131,6 +133,17 @@ def _alter_other(cur: Cursor) -> list[Op]:
         "DATABASE",
         "SYSTEM",
         "DEFAULT",
+        # cluster- or catalog-level objects: no table lock
+        "USER",
+        "GROUP",
+        "TABLESPACE",
+        "LANGUAGE",
+        "COLLATION",
+        "CONVERSION",
+        "TEXT",
+        "EVENT",
+        "STATISTICS",
+        "OPERATOR",
     ):
         return [Op(K.HARMLESS, name, detail={"object": obj})]
     return [Op(K.UNKNOWN, name, detail={"reason": f"ALTER {obj}"})]
@@ -206,6 +219,23 @@ def _create_other(cur: Cursor) -> list[Op]:
     return [Op(K.UNKNOWN, detail={"reason": "CREATE " + cur.peek()})]
 
 
+def _drop_index(cur: Cursor) -> list[Op]:
+    """``DROP INDEX [CONCURRENTLY] [IF EXISTS] name [, …] [CASCADE | RESTRICT]``, exactly."""
+    concurrently = cur.accept("CONCURRENTLY")
+    exists = cur.accept("IF", "EXISTS")
+    names = [cur.name()]
+    while cur.accept(","):
+        names.append(cur.name())
+    cascade = cur.accept("CASCADE")
+    cur.accept("RESTRICT")
+    ops = [Op(K.DROP_INDEX, None, n, concurrently=concurrently, if_exists=exists, cascade=cascade)
+           for n in names]  # fmt: skip
+    if not cur.done or not all(names):
+        near = cur.tokens[cur.i].text if not cur.done else "end of statement"
+        ops[0].detail["syntax_error"] = f"syntax error at or near {near!r}"
+    return ops
+
+
 def _drop_other(cur: Cursor) -> list[Op]:
     obj = cur.peek()
     cur.skip()
@@ -213,9 +243,7 @@ def _drop_other(cur: Cursor) -> list[Op]:
         cur.accept("VIEW")
         obj = "MATERIALIZED VIEW"
     if obj == "INDEX":
-        concurrently = cur.accept("CONCURRENTLY")
-        exists = cur.accept("IF", "EXISTS")
-        return [Op(K.DROP_INDEX, None, cur.name(), concurrently=concurrently, if_exists=exists)]
+        return _drop_index(cur)
     exists = cur.accept("IF", "EXISTS")
     name = cur.name()
     return [

@@ -3,7 +3,10 @@ USING INDEX, ATTACH/DETACH PARTITION, multi-constraint NOT VALID, identity, …)
 
 from __future__ import annotations
 
+from sqlglot.tokenizer_core import Token
+
 from expandcontract.lint.ir import ColumnSpec, K, Op
+from expandcontract.lint.pgtypes import from_text
 from expandcontract.lint.tokens import Cursor
 
 _OTHER_ALTER = {
@@ -54,8 +57,12 @@ def _add_constraint(table: str, cur: Cursor) -> Op:
 def _alter_column(table: str, cur: Cursor) -> Op:
     column = ColumnSpec(cur.name())
     if cur.accept("TYPE") or cur.accept("SET", "DATA", "TYPE"):
-        new_type = " ".join(w.lower() for w in cur.rest_words()).split(" using ")[0]
-        return Op(K.ALTER_TYPE, table, column=column, detail={"new_type": new_type})
+        words = cur.rest_words()
+        end = next((i for i, w in enumerate(words) if w in ("USING", "COLLATE")), len(words))
+        written = " ".join(t.text for t in cur.tokens[cur.i : cur.i + end])
+        column = ColumnSpec(column.name, type=written, pgtype=from_text(written))
+        using = "yes" if end < len(words) and words[end] == "USING" else ""
+        return Op(K.ALTER_TYPE, table, column=column, detail={"new_type": written, "using": using})
     if cur.accept("SET", "NOT", "NULL"):
         return Op(K.SET_NOT_NULL, table, column=column)
     if cur.accept("DROP", "NOT", "NULL"):
@@ -132,6 +139,8 @@ def _action(table: str, cur: Cursor) -> Op:
         if cur.accept("CONSTRAINT"):
             exists = cur.accept("IF", "EXISTS")
             return Op(K.DROP_CONSTRAINT, table, cur.name(), if_exists=exists)
+        if cur.peek() in ("NOT", "DEFAULT") or cur.peek() in _OTHER_ALTER:
+            return Op(K.UNKNOWN, table, detail={"reason": "ALTER TABLE action DROP " + cur.peek()})
         cur.accept("COLUMN")
         exists = cur.accept("IF", "EXISTS")
         col = cur.name()
@@ -143,10 +152,59 @@ def _action(table: str, cur: Cursor) -> Op:
     return Op(K.UNKNOWN, table, detail={"reason": "ALTER TABLE action " + " ".join(words[:3])})
 
 
+# Actions read to their last token: anything after them is a syntax error (a missing comma).
+_EXACT = {
+    K.DROP_COLUMN,
+    K.DROP_CONSTRAINT,
+    K.VALIDATE_CONSTRAINT,
+    K.RENAME_COLUMN,
+    K.RENAME_TABLE,
+    K.SET_SCHEMA,
+    K.SET_TABLESPACE,
+    K.SET_LOGGED,
+    K.SET_NOT_NULL,
+    K.DROP_NOT_NULL,
+    K.DROP_DEFAULT,
+}
+_TRAILING = ("CASCADE", "RESTRICT")
+
+
+def read_action(table: str, cur: Cursor) -> tuple[Op, str | None]:
+    """One ``ALTER TABLE`` action and, when words follow a complete action, the syntax error."""
+    op = _action(table, cur)
+    if op.kind in _EXACT:
+        if cur.peek() in _TRAILING:
+            op.cascade = cur.peek() == "CASCADE"
+            cur.skip()
+        if not cur.done:
+            return op, f"syntax error at or near {cur.tokens[cur.i].text!r} (missing comma?)"
+    return op, None
+
+
+def table_header(tokens: list[Token]) -> tuple[int, str] | None:
+    """(tokens in ``ALTER TABLE [IF EXISTS] [ONLY] name [*]``, the table) or None."""
+    cur = Cursor(tokens)
+    if not (cur.accept("ALTER", "TABLE") or cur.accept("ALTER", "FOREIGN", "TABLE")):
+        return None
+    cur.accept("IF", "EXISTS")
+    cur.accept("ONLY")
+    table = cur.name()
+    cur.accept("*")
+    if cur.done or cur.peek() in ("ALL", "IN"):  # ALTER TABLE ALL IN TABLESPACE …
+        return None
+    return cur.i, table
+
+
 def alter_table(cur: Cursor) -> list[Op]:
     """``cur`` positioned after ``ALTER TABLE``."""
     cur.accept("IF", "EXISTS")
     cur.accept("ONLY")
     table = cur.name()
     cur.accept("*")
-    return [_action(table, action) for action in cur.split_actions()]
+    ops: list[Op] = []
+    for action in cur.split_actions():
+        op, error = read_action(table, action)
+        if error:
+            op.detail["syntax_error"] = error
+        ops.append(op)
+    return ops

@@ -1,5 +1,5 @@
 """``[tool.expandcontract.lint]`` in pyproject.toml: select, ignore, fail-on, pg-version,
-assume-in-transaction. Flags override the file."""
+assume-in-transaction, migration-tool. Flags override the file."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _rules(value: object, key: str) -> frozenset[str]:
 
 
 def from_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
-    known = {"select", "ignore", "fail-on", "pg-version", "assume-in-transaction"}
+    known = {"select", "ignore", "fail-on", "pg-version", "assume-in-transaction", "migration-tool"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(
@@ -41,7 +41,28 @@ def from_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
         out["pg_version"] = data["pg-version"]
     if "assume-in-transaction" in data:
         out["assume_in_transaction"] = bool(data["assume-in-transaction"])
+    if "migration-tool" in data:
+        out["migration_tool"] = _migration_tool(data["migration-tool"])
     return out
+
+
+def _migration_tool(value: object) -> str:
+    from expandcontract.lint.inputs.conventions import CHOICES
+
+    tool = str(value).strip().lower()
+    if tool not in CHOICES:
+        raise ConfigError(f"unknown migration-tool {value!r}", f"known tools: {', '.join(CHOICES)}")
+    return tool
+
+
+def load_migration_tool(*, start: Path | None = None, migration_tool: str | None = None) -> str:
+    """The migration tool whose conventions every SQL file follows ("auto": detect per file).
+    The flag overrides the config file."""
+    if migration_tool is not None:
+        return _migration_tool(migration_tool)
+    config, _ = find_config(start or Path.cwd())
+    values = from_mapping(config.get("lint", {}) if isinstance(config, dict) else {})
+    return str(values.get("migration_tool", "auto"))
 
 
 def load_settings(
@@ -55,6 +76,7 @@ def load_settings(
 ) -> LintSettings:
     config, _ = find_config(start or Path.cwd())
     values = from_mapping(config.get("lint", {}) if isinstance(config, dict) else {})
+    values.pop("migration_tool", None)  # not a LintSettings field: load_migration_tool
     if pg_version is not None:
         values["pg_version"] = pg_version
     if select:

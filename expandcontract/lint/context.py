@@ -6,7 +6,9 @@ Rules read it *before* the current op is applied; ``after`` then records the op'
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from expandcontract.lint.catalog import Catalog, FileSchema, active_catalog
 from expandcontract.lint.ir import ALL_KINDS, K, Op, Statement
 from expandcontract.lint.locks import AEL, lock_of, stronger
 from expandcontract.lint.settings import LintSettings
@@ -49,6 +51,10 @@ class Context:
     checks_on: dict[str, set[str]] = field(default_factory=dict)  # table -> CHECK names
     backfilled: set[str] = field(default_factory=set)  # tables with a data UPDATE in this file
     contracted: dict[str, int] = field(default_factory=dict)  # table -> first contract DDL line
+    # ec lint -d: the database's catalog (None without one) and this file's changes over it
+    catalog: Catalog | None = field(default_factory=active_catalog)
+    schema: FileSchema = field(default_factory=FileSchema)
+    rule_state: dict[str, Any] = field(default_factory=dict)  # a rule's own, keyed by rule id
 
     @property
     def pg(self) -> int:
@@ -75,6 +81,7 @@ class Context:
 
     def after(self, op: Op, stmt: Statement) -> None:
         kind = op.kind
+        self.schema.apply(op)
         if kind == K.BEGIN:
             if self.depth == 0:
                 self._end_transaction()
@@ -90,9 +97,15 @@ class Context:
             enabled = op.detail.get("value", "") not in ("0", "default", "'0'")
             setattr(self, op.name, enabled)
         if kind in (K.CREATE_TABLE, K.CREATE_MATVIEW) or (
-            kind == K.HARMLESS and op.detail.get("created") and op.table
+            # CREATE OR REPLACE may replace an existing (busy) view: not known to be new
+            kind == K.HARMLESS
+            and op.detail.get("created")
+            and op.table
+            and not op.detail.get("replace")
         ):
             self.created.add(op.table or "")
+        if kind == K.CREATE_INDEX and op.name and self.is_new(op.table):
+            self.created.add(op.name)  # an index of a new table: dropping it waits for nothing
         if kind == K.ADD_CONSTRAINT and op.name:
             if op.not_valid:
                 self.not_valid[op.name] = self.tx_number

@@ -3,7 +3,6 @@ stateful context, apply suppressions. The library entry point is ``lint_sql``.""
 
 from __future__ import annotations
 
-from expandcontract.lint import analyse
 from expandcontract.lint.analyse import analyse_statement
 from expandcontract.lint.context import Context
 from expandcontract.lint.findings import FileReport, Finding
@@ -24,7 +23,7 @@ def lint_sql(
 ) -> FileReport:
     settings = settings or LintSettings()
     masked = mask_templates(text)
-    split = split_sql(masked.text, fast=analyse.FAST_PATH)
+    split = split_sql(masked.text)
     index = split.index or LineIndex(masked.text)
     report = FileReport(path, statements=len(split.statements))
     if split.error:
@@ -58,7 +57,7 @@ def lint_sql(
                         op.line or stmt.line,
                         op.col or stmt.column,
                         rule.id,
-                        rule.severity,
+                        getattr(message, "severity", rule.severity),  # graded by table size
                         masked.unmask(message) if masked.originals else message,
                         rule.suggestion,
                     )
@@ -104,9 +103,10 @@ def _suppress(
 ) -> list[Finding]:
     kept: list[Finding] = []
     used: dict[int, set[str]] = {}
-    seen: set[tuple[str, int, int]] = set()
+    seen: set[tuple[str, int, int, str]] = set()
     for stmt, finding in raw:
-        key = (finding.rule, finding.line, finding.column)
+        # a statement-wide finding (no lock_timeout …) once; one per action otherwise
+        key = (finding.rule, finding.line, finding.column, finding.message)
         if key in seen:
             continue
         seen.add(key)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NewType
 
+from expandcontract.lint.pgtypes import PgType
+
 Kind = NewType("Kind", str)
 
 
@@ -77,13 +79,15 @@ ALL_KINDS: tuple[Kind, ...] = tuple(v for k, v in vars(K).items() if k.isupper()
 @dataclass(frozen=True)
 class ColumnSpec:
     name: str
-    type: str = ""  # PostgreSQL type name as written, lower case, e.g. "varchar(20)"
+    type: str = ""  # the type as the user wrote it, e.g. "int4" (for messages)
+    pgtype: PgType | None = None  # the canonical type (for rules): PgType("integer")
     not_null: bool = False
-    default: str | None = None  # rendered default expression
+    default: str | None = None  # the default expression as the user wrote it
     volatile_default: bool = False
     generated_stored: bool = False
     identity: bool = False
     primary_key: bool = False
+    unique: bool = False  # an inline UNIQUE
     references: str | None = None  # referenced table of an inline REFERENCES
 
 

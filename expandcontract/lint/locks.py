@@ -74,7 +74,14 @@ _DEPENDS_ON_DETAIL = frozenset(
         K.LOCK_TABLE,
         K.ADD_CONSTRAINT,
         K.DROP,
+        K.RENAME_OBJECT,
+        K.HARMLESS,
     }
+)
+# Objects whose rename locks a relation (ACCESS EXCLUSIVE on it, or on the table of a
+# constraint); renaming a function, type or schema locks no table.
+_RELATION_RENAMES = frozenset(
+    {"VIEW", "MATERIALIZED VIEW", "MATERIALIZED", "SEQUENCE", "INDEX", "CONSTRAINT", "FOREIGN"}
 )
 
 
@@ -97,11 +104,31 @@ def lock_of(op: Op) -> str | None:
         if kind == "foreign_key":
             return SRE
         return AEL
+    if op.kind == K.RENAME_OBJECT:
+        return AEL if op.detail.get("object") in _RELATION_RENAMES else None
+    if op.kind == K.HARMLESS:  # CREATE OR REPLACE VIEW of an existing view: ACCESS EXCLUSIVE
+        replaces_view = op.detail.get("replace") and op.detail.get("object") == "VIEW"
+        return AEL if replaces_view else None
     if op.kind == K.DROP and op.detail.get("on"):  # DROP TRIGGER … ON table (checked in PG 18)
         return AEL
     if op.kind == K.DROP and op.detail.get("object") not in ("TABLE", "VIEW", "MATERIALIZED VIEW"):
         return None
     return _BY_KIND.get(op.kind)
+
+
+def referenced_tables(op: Op) -> list[str]:
+    """Tables a foreign key of ``op`` references: each gets a SHARE ROW EXCLUSIVE lock (held to
+    COMMIT) while the key's triggers are added to it, whether the referencing table is new or
+    not (PostgreSQL docs, CREATE TABLE / ALTER TABLE ADD FOREIGN KEY)."""
+    found: list[str] = []
+    if op.kind == K.CREATE_TABLE:
+        found = [c.references for c in op.columns if c.references]
+        found += [t for t in op.detail.get("ref_tables", "").split(",") if t]
+    elif op.kind == K.ADD_COLUMN and op.column is not None and op.column.references:
+        found = [op.column.references]
+    elif op.kind == K.ADD_CONSTRAINT and op.detail.get("type") == "foreign_key":
+        found = [op.detail["ref_table"]] if op.detail.get("ref_table") else []
+    return list(dict.fromkeys(t.strip() for t in found if t.strip() and t.strip() != op.table))
 
 
 def describe(lock: str, table: str | None) -> str:

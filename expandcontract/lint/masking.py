@@ -29,16 +29,17 @@ def mask_templates(text: str) -> Masked:
     if "{{" not in text and "${" not in text:
         return Masked(text)
     originals: dict[str, str] = {}
-    counter = 0
+    names: dict[str, str] = {}  # one name per distinct placeholder: {{ .NS }}.t is one table
 
     def replace(match: re.Match[str]) -> str:
-        nonlocal counter
         original = match.group(0)
         newlines = original.count("\n")
         width = len(original) - newlines
-        counter += 1
-        name = f"_tpl{counter}_".ljust(width, "_")[:width] if width >= 3 else "_" * width
-        if width >= 3 and name.startswith("_tpl"):
+        if original not in names:
+            number = len(names) + 1
+            names[original] = f"_tpl{number}_".ljust(width, "_")[:width] if width >= 3 else ""
+        name = names[original] or "_" * width
+        if name.startswith("_tpl") and name.rstrip("_") != "_tpl":
             originals[name] = original
         # keep newlines at the end so line numbers of later text stay exact
         return name + "\n" * newlines

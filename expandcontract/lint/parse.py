@@ -1,47 +1,119 @@
-"""The sqlglot path for one statement: parse, fill the IR from the tree (``build.py``), and the
-token classifier (``classify.py``) for what sqlglot leaves opaque, misparses or rejects."""
+"""One statement → IR ops: sqlglot parses it and ``build.py`` reads the tree.
+
+Where sqlglot has no tree for PostgreSQL-only syntax it does not know, the statement is read
+piece by piece rather than dropped: the actions of an ``ALTER TABLE`` (and the elements of a
+``CREATE TABLE``) are re-parsed one at a time, so every piece sqlglot knows still goes through
+the one builder, and only the pieces it does not know go to the token fallback
+(``classify.py``). A piece the fallback cannot read fully makes the statement unanalysed
+(or a syntax error), never a partial result.
+"""
 
 from __future__ import annotations
 
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokenizer_core import Token
+from sqlglot.tokenizer_core import Token, TokenType
 
 from expandcontract.lint.build import build_ops
 from expandcontract.lint.classify import classify
-from expandcontract.lint.dialect import DIALECT
+from expandcontract.lint.classify_alter import read_action, table_header
+from expandcontract.lint.columns import Source
+from expandcontract.lint.create_table import create_table_pieces
+from expandcontract.lint.dialect import parse, tokenize
 from expandcontract.lint.ir import K, Op
-from expandcontract.lint.tokens import expand_commands
+from expandcontract.lint.tokens import Cursor, expand_commands
 
 # sqlglot turns "START TRANSACTION", "SAVEPOINT x" … into these without any warning.
 _MISPARSE = (exp.Command, exp.Alias, exp.Column, exp.Identifier, exp.Literal, exp.Paren)
 
 
-def parse_ops(tokens: list[Token], text: str) -> tuple[list[Op], str | None]:
-    """IR ops and, if sqlglot rejected the statement, its error."""
-    error: str | None = None
-    node: exp.Expr | None = None
+def sqlglot_tree(tokens: list[Token], text: str) -> tuple[exp.Expr | None, str | None]:
+    """sqlglot's tree of one statement (None for no tree) and its error, if it rejected it."""
     try:
-        parsed = DIALECT.parser().parse(tokens, text)
-        node = next((e for e in parsed if e is not None and not isinstance(e, exp.Semicolon)), None)
+        parsed = parse(tokens, text)
     except (ParseError, TokenError) as exc:
-        error = str(exc).splitlines()[0]
-    except Exception as exc:
-        error = f"sqlglot could not read the statement ({type(exc).__name__}: {exc})"
+        return None, str(exc).splitlines()[0]
+    except Exception as exc:  # sqlglot bugs on odd input must not stop the run
+        return None, f"sqlglot could not read the statement ({type(exc).__name__}: {exc})"
+    node = next((e for e in parsed if e is not None and not isinstance(e, exp.Semicolon)), None)
+    return node, None
+
+
+def _alter_table_by_action(tokens: list[Token], text: str) -> tuple[list[Op], str | None] | None:
+    """``ALTER TABLE`` read one action at a time; None when ``tokens`` is not one."""
+    header = table_header(tokens)
+    if header is None:
+        return None
+    count, table = header
+    ops: list[Op] = []
+    for action in Cursor(tokens[count:]).split_actions():
+        node, _ = sqlglot_tree(tokens[:count] + action.tokens, text)
+        built = None
+        if isinstance(node, exp.Alter) and len(node.args.get("actions") or []) == 1:
+            built = build_ops(node, Source(tokens[:count] + action.tokens, text))
+        if built and all(op.kind != K.UNKNOWN for op in built):
+            ops.extend(built)
+            continue
+        op, error = read_action(table, action)
+        if error:
+            return [Op(K.UNKNOWN, table, detail={"reason": error})], error
+        ops.append(op)
+    return ops, None
+
+
+def _at_actions(ops: list[Op], tokens: list[Token]) -> list[Op]:
+    """Each op of a several-action ``ALTER TABLE`` at its own action's position, so its
+    findings point at it (and are not merged with the other actions')."""
+    header = table_header(tokens)
+    if header is None:
+        return ops
+    actions = Cursor(tokens[header[0] :]).split_actions()
+    if len(actions) < 2 or len(actions) != len(ops):
+        return ops
+    for op, action in list(zip(ops, actions, strict=True))[1:]:  # the first: the statement's
+        first = action.tokens[0]
+        if op.line is None and "\n" not in first.text:
+            op.line, op.col = first.line, first.col - len(first.text) + 1
+    return ops
+
+
+def parse_ops(tokens: list[Token], text: str) -> tuple[list[Op], str | None]:
+    """IR ops and, if the statement is not valid SQL, the syntax error."""
+    ops, error = _parse_ops(tokens, text)
+    return _at_actions(ops, tokens) if error is None and len(ops) > 1 else ops, error
+
+
+def _parse_ops(tokens: list[Token], text: str) -> tuple[list[Op], str | None]:
+    node, error = sqlglot_tree(tokens, text)
     ops = None
     if node is not None and not isinstance(node, _MISPARSE):
-        ops = build_ops(node)
-    if ops is None:
-        ops = classify(expand_commands(tokens, text))
-        if error and all(op.kind == K.UNKNOWN for op in ops):
-            return ops, error
+        ops = build_ops(node, Source(tokens, text))
+        if ops is not None and all(op.kind != K.UNKNOWN for op in ops):
+            return ops, None
+    by_action = _alter_table_by_action(tokens, text)
+    if by_action is not None:
+        return by_action
+    if ops is not None:
+        return ops, None
+    if error is not None:
+        pieces = create_table_pieces(tokens, text)
+        if pieces is not None:
+            return pieces, None
+    ops = classify(expand_commands(tokens, text))
+    if error and all(op.kind == K.UNKNOWN for op in ops):
+        return ops, error
+    strict = [op.detail.pop("syntax_error") for op in ops if "syntax_error" in op.detail]
+    if strict:
+        return [Op(K.UNKNOWN, detail={"reason": strict[0]})], strict[0]
     return ops, None
 
 
 def parse_text(sql: str) -> list[Op]:
     """IR ops of a statement given as text (a DO-block or function-body statement)."""
     try:
-        tokens = DIALECT.tokenize(sql)
+        tokens = tokenize(sql)
     except TokenError:
         return [Op(K.UNKNOWN, detail={"reason": "cannot tokenize body statement"})]
+    while tokens and tokens[-1].token_type == TokenType.SEMICOLON:
+        tokens.pop()
     return parse_ops(tokens, sql)[0]

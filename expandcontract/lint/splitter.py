@@ -1,9 +1,9 @@
 """Split a SQL file into statements, with exact 1-based positions.
 
-The fast lexer (``lexer.py``) reads most files; whatever it is unsure of goes to sqlglot's
-tokenizer, which understands dollar quotes, nested block comments, E-strings and quoted
-identifiers, so a ``;`` inside any of them never splits. What neither knows is handled here:
-psql meta-commands (blanked out, offsets kept) and SQL-standard ``BEGIN ATOMIC … END`` bodies.
+sqlglot's tokenizer reads the file once; it understands dollar quotes, nested block comments,
+E-strings and quoted identifiers, so a ``;`` inside any of them never splits. What it does not
+know is handled here: psql meta-commands (blanked out, offsets kept) and SQL-standard
+``BEGIN ATOMIC … END`` bodies.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-from expandcontract.lint.lexer import END, START, LexError, Tok, lex_statements
+from sqlglot.errors import TokenError
+from sqlglot.tokenizer_core import Token, TokenType
 
-if TYPE_CHECKING:
-    from sqlglot.tokenizer_core import Token
+from expandcontract.lint.dialect import tokenize
 
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _DIRECTIVE = re.compile(r"--\s*(ec:[a-z-]+)[ \t]*([^\n]*)")
@@ -47,31 +46,8 @@ class RawStatement:
     end: int
     line: int
     column: int
-    # fast-lexer tokens (``fast``) or sqlglot tokens; see ``sqlglot_tokens``
-    tokens: list[Tok] | list[Token]
+    tokens: list[Token]  # sqlglot tokens, offsets in the file
     directives: list[tuple[str, str]] = field(default_factory=list)
-    fast: bool = False
-
-    def sqlglot_tokens(self) -> list[Token]:
-        """sqlglot tokens of this statement, offsets in the file (lexed on demand when the
-        fast lexer split the file)."""
-        if not self.fast:
-            return self.tokens  # type: ignore[return-value]
-        from sqlglot.errors import TokenError
-
-        from expandcontract.lint.dialect import DIALECT
-
-        try:
-            tokens = DIALECT.tokenize(self.text)
-        except TokenError:  # sqlglot fails on some endings it reads fine mid-file ($1 '')
-            tokens = DIALECT.tokenize(self.text + "\n")  # still failing: the caller reports it
-        for token in tokens:  # positions in the file, as if the whole file had been tokenized
-            if token.line == 1:
-                token.col += self.column - 1
-            token.line += self.line - 1
-            token.start += self.start
-            token.end += self.start
-        return tokens
 
 
 @dataclass
@@ -117,8 +93,6 @@ def _section(gap: str) -> list[tuple[str, str]]:
 
 
 def _split_tokens(tokens: list[Token]) -> list[list[Token]]:
-    from sqlglot.tokenizer_core import TokenType
-
     groups: list[list[Token]] = []
     current: list[Token] = []
     atomic = 0  # nesting inside BEGIN ATOMIC … END (CASE … END nests too)
@@ -142,29 +116,17 @@ def _split_tokens(tokens: list[Token]) -> list[list[Token]]:
     return groups
 
 
-def split_sql(text: str, *, fast: bool = True) -> SplitResult:
-    """Statements of ``text`` (already template-masked) with positions and directives;
-    ``fast=False`` skips the fast lexer (tests compare the two)."""
+def split_sql(text: str) -> SplitResult:
+    """Statements of ``text`` (already template-masked) with positions and directives."""
     clean = strip_meta_commands(text)
     index = LineIndex(clean)
-    groups: list[Any]
     try:
-        if not fast:
-            raise LexError("fast lexer not wanted")
-        groups = [(g[0][START], g[-1][END], g) for g in lex_statements(clean)]
-    except LexError:
-        from sqlglot.errors import TokenError
-
-        from expandcontract.lint.dialect import DIALECT
-
-        fast = False
-        try:
-            tokens = DIALECT.tokenize(clean)
-        except TokenError as exc:
-            line, column = index.position(len(clean) - len(clean.lstrip()))
-            whole = RawStatement(clean.strip(), 0, len(clean), line, column, [])
-            return SplitResult([whole], _directives(clean), f"cannot tokenize: {exc}", index)
-        groups = [(g[0].start, g[-1].end + 1, g) for g in _split_tokens(tokens)]
+        tokens = tokenize(clean)
+    except TokenError as exc:
+        line, column = index.position(len(clean) - len(clean.lstrip()))
+        whole = RawStatement(clean.strip(), 0, len(clean), line, column, [])
+        return SplitResult([whole], _directives(clean), f"cannot tokenize: {exc}", index)
+    groups = [(g[0].start, g[-1].end + 1, g) for g in _split_tokens(tokens)]
     statements: list[RawStatement] = []
     file_directives: list[tuple[str, str]] = []
     prev_end = 0
@@ -185,7 +147,7 @@ def split_sql(text: str, *, fast: bool = True) -> SplitResult:
                 after = _directives(gap[first_gap_newline:])
                 pending = [d for d in after if d[0] == "ec:ignore"]
         line, column = index.position(start)
-        stmt = RawStatement(clean[start:end], start, end, line, column, group, pending, fast)
+        stmt = RawStatement(clean[start:end], start, end, line, column, group, pending)
         if "ec:" in stmt.text:
             stmt.directives.extend(d for d in _directives(stmt.text) if d[0] == "ec:ignore")
         if "===" in gap:

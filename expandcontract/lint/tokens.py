@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlglot.errors import TokenError
 from sqlglot.tokenizer_core import Token, TokenType
 
 _STRINGS = {TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.BYTE_STRING}
+# tokens whose text is content, not words
+_OPAQUE = _STRINGS | {TokenType.IDENTIFIER, TokenType.HEREDOC_STRING}
+
+
+def _words(tokens: list[Token]) -> list[Token]:
+    """sqlglot keeps some keyword pairs as one token ("PRIMARY KEY", "FOREIGN KEY"): split
+    them, so the fallback matches words one by one whatever the spacing."""
+    if not any(" " in t.text or "\n" in t.text for t in tokens if t.token_type not in _OPAQUE):
+        return tokens
+    out: list[Token] = []
+    for token in tokens:
+        if token.token_type in _OPAQUE or not re.search(r"\s", token.text):
+            out.append(token)
+            continue
+        for match in re.finditer(r"\S+", token.text):
+            start = token.start + match.start()
+            out.append(
+                Token(token.token_type, match.group(), token.line, token.col, start,
+                      start + len(match.group()) - 1)
+            )  # fmt: skip
+    return out
 
 
 class Cursor:
     def __init__(self, tokens: list[Token]) -> None:
-        self.tokens = tokens
+        self.tokens = _words(tokens)
         self.i = 0
 
     @property
@@ -33,6 +56,19 @@ class Cursor:
 
     def skip(self, count: int = 1) -> None:
         self.i += count
+
+    def skip_parens(self) -> None:
+        """Skip a balanced ``( … )`` group starting here."""
+        depth = 0
+        while not self.done:
+            kind = self.tokens[self.i].token_type
+            self.i += 1
+            if kind == TokenType.L_PAREN:
+                depth += 1
+            elif kind == TokenType.R_PAREN:
+                depth -= 1
+                if depth <= 0:
+                    return
 
     def name(self) -> str:
         """A possibly schema-qualified name; quoted parts keep their case."""
@@ -77,7 +113,7 @@ class Cursor:
 def expand_commands(tokens: list[Token], text: str) -> list[Token]:
     """Re-tokenize the rest of a "command" statement (DO, REFRESH, LOCK, …), which sqlglot's
     tokenizer swallows as one string, so the classifier sees real words and dollar quotes."""
-    from expandcontract.lint.dialect import DIALECT
+    from expandcontract.lint.dialect import DIALECT, tokenize
 
     if len(tokens) < 2 or tokens[-1].token_type != TokenType.STRING:
         return tokens
@@ -86,7 +122,7 @@ def expand_commands(tokens: list[Token], text: str) -> list[Token]:
     # the string token's own start is unreliable: the rest begins after the command word
     begin, end = tokens[-2].end + 1, tokens[-1].end + 1
     try:
-        inner = DIALECT.tokenize(text[begin:end])
+        inner = tokenize(text[begin:end])
     except TokenError:  # keep the opaque form; the classifier copes
         return tokens
     for token in inner:

@@ -28,6 +28,8 @@ NON_VOLATILE = frozenset(_NON_VOLATILE_NAMES.split())
 def function_names(node: exp.Expr) -> list[str]:
     from sqlglot import exp
 
+    from expandcontract.lint.dialect import render
+
     names: list[str] = []
     for sub in node.walk():
         if isinstance(sub, exp.Anonymous):
@@ -35,7 +37,7 @@ def function_names(node: exp.Expr) -> list[str]:
         elif isinstance(sub, exp.Cast | exp.TryCast | exp.Array | exp.Paren):
             continue
         elif isinstance(sub, exp.Func):
-            rendered = sub.sql(dialect="postgres")
+            rendered = render(sub)
             names.append(rendered.split("(", 1)[0].strip().lower())
     return names
 

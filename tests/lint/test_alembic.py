@@ -21,7 +21,14 @@ def reports() -> dict[str, FileReport]:
 
 
 def found(report: FileReport) -> set[tuple[int, str]]:
-    return {(f.line, f.rule) for f in report.findings}
+    """Findings of upgrade() (downgrade() is linted too, as the rollback phase)."""
+    return {(f.line, f.rule) for f in report.findings if not f.message.startswith("(downgrade)")}
+
+
+def test_downgrade_is_linted_as_the_rollback(reports: dict[str, FileReport]) -> None:
+    down = [f for f in reports["a1_base.py"].findings if f.message.startswith("(downgrade)")]
+    assert {f.rule for f in down} >= {"require-lock-timeout"}  # DROP TABLE, without a timeout
+    assert "ban-drop-table" not in {f.rule for f in down}  # drops what upgrade() created
 
 
 def test_every_revision_rendered_in_order() -> None:
@@ -59,3 +66,19 @@ def test_contract_revision_backfill_is_flagged(reports: dict[str, FileReport]) -
 def test_tagged_expand_rename(reports: dict[str, FileReport]) -> None:
     result = found(reports["d1_tagged_expand.py"])
     assert (14, "expand-phase-destructive") in result and (14, "renaming-column") in result
+
+
+def test_static_reading_renders_what_executing_the_revisions_renders() -> None:
+    """The fixture project read statically (the default) and imported and run (the opt-in):
+    Alembic renders the same SQL, mapped to the same lines, upgrade and downgrade."""
+    from expandcontract.lint.inputs.alembic_project import execution
+
+    static = render(PROJECT)
+    with execution(True):
+        executed = render(PROJECT)
+    assert [r.static for r in static] == [True] * 5 and not any(r.static for r in executed)
+    for read, ran in zip(static, executed, strict=True):
+        assert (read.revision, read.phase, read.sql) == (ran.revision, ran.phase, ran.sql)
+        assert {read.map_line(n) for n in read.line_map} == {ran.map_line(n) for n in ran.line_map}
+        assert read.downgrade is not None and ran.downgrade is not None
+        assert read.downgrade.sql == ran.downgrade.sql

@@ -53,3 +53,13 @@ def test_do_block_transaction_context_applies() -> None:
         "DO $$ BEGIN UPDATE users SET s = 'x' WHERE id = 1; END $$;\nCOMMIT;"
     )
     assert "backfill-in-ddl-transaction" in {f.rule for f in lint(sql)}
+
+
+def test_function_body_dynamic_sql_is_stored_not_run() -> None:
+    """A function's dynamic SQL runs when the function is called, not by the migration that
+    creates it: no unanalysed-statement (a DO block's, which runs now, is one — above)."""
+    sql = (
+        "CREATE OR REPLACE FUNCTION make_part(t text) RETURNS void LANGUAGE plpgsql AS $$\n"
+        "BEGIN EXECUTE format('CREATE TABLE %I (id bigint)', t); END $$;"
+    )
+    assert "unanalysed-statement" not in {f.rule for f in lint(sql)}

@@ -60,7 +60,7 @@ def test_parallel_results_equal_serial(tmp_path: Path) -> None:
     assert as_json(serial) == as_json(parallel)
 
 
-def test_sqlglot_is_imported_only_when_a_statement_needs_it(tmp_path: Path) -> None:
+def test_sqlglot_is_imported_only_when_a_file_must_be_linted(tmp_path: Path) -> None:
     make_files(tmp_path / "m", 5)
     code = (
         "import sys, json\n"
@@ -80,10 +80,10 @@ def test_sqlglot_is_imported_only_when_a_statement_needs_it(tmp_path: Path) -> N
                               env={**_env(), **env_cache}, check=True)  # fmt: skip
         return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
-    assert loaded() == []  # cold, common statements only: the fast path reads them all
+    assert "sqlglot" in loaded()  # cold: every statement goes through sqlglot's parser
     assert loaded() == []  # warm: every file a cache hit; no parser, rich, psycopg, yaml …
     (tmp_path / "m" / "999_vacuum.sql").write_text("VACUUM FULL users;\n")
-    assert "sqlglot" in loaded()  # a statement only sqlglot's path reads: the parser is loaded
+    assert "sqlglot" in loaded()  # one new file: the parser is loaded for it
 
 
 def _env() -> dict[str, str]:
@@ -95,15 +95,15 @@ def _env() -> dict[str, str]:
 def test_bytes_read_for_the_cache_lint_like_the_file_itself(tmp_path: Path) -> None:
     """The parent hands the bytes it hashed to the linter; CRLF / CR line ends and bad UTF-8 must
     give the same lines and findings as reading the file as text."""
-    from expandcontract.lint.sources import lint_sql_file
+    from expandcontract.lint.inputs.sql_files import lint_file
 
     raw = (
         b"SET lock_timeout = '1s';\r\nCREATE INDEX i ON t (a);\rDROP TABLE \xff;\r\nDROP TABLE u;\n"
     )
     path = tmp_path / "m.sql"
     path.write_bytes(raw)
-    from_disk = lint_sql_file(str(path), LintSettings())
-    from_bytes = lint_sql_file(str(path), LintSettings(), raw)
+    from_disk = lint_file(str(path), LintSettings())
+    from_bytes = lint_file(str(path), LintSettings(), raw)
     assert from_disk.to_cache() == from_bytes.to_cache()
     assert [f.line for f in from_bytes.findings] == [f.line for f in from_disk.findings]
     assert {f.line for f in from_bytes.findings} >= {2, 4}

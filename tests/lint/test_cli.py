@@ -126,11 +126,17 @@ def test_text_output_has_positions_and_fix(tmp_path: Path) -> None:
     assert "fix: " in out
 
 
-def test_directory_skips_down_files(tmp_path: Path) -> None:
+def test_directory_lints_down_files_as_the_rollback_phase(tmp_path: Path) -> None:
     write(tmp_path, "m/001_a.up.sql", CLEAN)
     write(tmp_path, "m/001_a.down.sql", "DROP TABLE t;\n")
     data = json.loads(run(str(tmp_path / "m"), "--json")[1])
-    assert [Path(f["path"]).name for f in data["files"]] == ["001_a.up.sql"]
+    assert sorted(Path(f["path"]).name for f in data["files"]) == ["001_a.down.sql", "001_a.up.sql"]
+    down = {f["rule"] for f in data["findings"] if f["path"].endswith("001_a.down.sql")}
+    assert "require-lock-timeout" in down  # linted …
+    assert "ban-drop-table" not in down  # … as a rollback: it drops what the up created
+    write(tmp_path, "plain/x.sql", "DROP TABLE t;\n")
+    plain = json.loads(run(str(tmp_path / "plain"), "--json")[1])
+    assert "ban-drop-table" in {f["rule"] for f in plain["findings"]}
 
 
 def test_stdin() -> None:

@@ -24,16 +24,17 @@ def rules(report: FileReport) -> set[str]:
     return {f.rule for f in report.findings}
 
 
-def test_dbmate_down_section_is_not_linted(tmp_path: Path) -> None:
+def test_dbmate_down_section_is_linted_as_rollback(tmp_path: Path) -> None:
     write(tmp_path, "20240101_a.sql",
           "-- migrate:up\nCREATE TABLE IF NOT EXISTS t (id bigint);\n"
           "-- migrate:down\nDROP TABLE t;\n")  # fmt: skip
     report = lint_dir(tmp_path)["20240101_a.sql"]
-    assert report.statements == 1 and "ban-drop-table" not in rules(report)
+    assert report.statements == 2 and "ban-drop-table" not in rules(report)
+    assert {f.line for f in report.findings} == {4}
 
 
 def test_goose_is_transactional_unless_marked(tmp_path: Path) -> None:
-    cic = "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON users (a);\n"
+    cic = "SET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON users (a);\n"
     write(tmp_path, "001_tx.sql", "-- +goose Up\n" + cic + "-- +goose Down\nDROP INDEX i;\n")
     write(tmp_path, "002_notx.sql", "-- +goose NO TRANSACTION\n-- +goose Up\n" + cic)
     reports = lint_dir(tmp_path)
@@ -42,20 +43,20 @@ def test_goose_is_transactional_unless_marked(tmp_path: Path) -> None:
 
 
 def test_golang_migrate_flyway_diesel_prisma_discovery(tmp_path: Path) -> None:
-    for name in ["gm/1_init.up.sql", "gm/1_init.down.sql", "fw/V1__init.sql", "fw/U1__init.sql",
-                 "diesel/2024_x/up.sql", "diesel/2024_x/down.sql",
-                 "prisma/20240101_init/migration.sql"]:  # fmt: skip
+    names = ["gm/1_init.up.sql", "gm/1_init.down.sql", "fw/V1__init.sql", "fw/U1__init.sql",
+             "diesel/2024_x/up.sql", "diesel/2024_x/down.sql",
+             "prisma/20240101_init/migration.sql"]  # fmt: skip
+    for name in names:
         write(tmp_path, name, "SELECT 1;\n")
-    names = sorted(str(Path(t.path).relative_to(tmp_path)) for t in discover([str(tmp_path)]))
-    assert names == ["diesel/2024_x/up.sql", "fw/V1__init.sql", "gm/1_init.up.sql",
-                     "prisma/20240101_init/migration.sql"]  # fmt: skip
+    found = sorted(str(Path(t.path).relative_to(tmp_path)) for t in discover([str(tmp_path)]))
+    assert found == sorted(names)  # down files too: they are linted as rollbacks
 
 
 def test_flyway_and_diesel_files_are_transactional(tmp_path: Path) -> None:
-    cic = "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON users (a);\n"
+    cic = "SET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON users (a);\n"
     write(tmp_path, "V2__idx.sql", cic)
     write(tmp_path, "d/up.sql", cic)
-    write(tmp_path, "1_idx.up.sql", cic)
+    write(tmp_path, "1_idx.up.sql", cic.split("\n", 1)[1])
     reports = lint_dir(tmp_path)
     assert "concurrently-in-transaction" in rules(reports["V2__idx.sql"])
     assert "concurrently-in-transaction" in rules(reports["d/up.sql"])
@@ -73,7 +74,7 @@ operations:
       up: |
         SET lock_timeout = '1s';
         ALTER TABLE users DROP COLUMN legacy;
-      down: "DROP TABLE users_backup"
+      down: "DROP TABLE users_backup; CREATE INDEX users_legacy ON users (id)"
   - sql:
       on: contract
       up: |
@@ -87,8 +88,11 @@ def test_ec_migration_yaml_sql_operations(tmp_path: Path) -> None:
     found = {(f.line, f.rule) for f in report.findings}
     assert (10, "expand-phase-destructive") in found
     assert (15, "contract-before-backfill") in found
-    down = [f for f in report.findings if f.rule == "ban-drop-table"]
-    assert down and down[0].line == 11 and down[0].message.startswith("(down)")
+    down = [f for f in report.findings if f.message.startswith("(down)")]
+    # the down is linted as the rollback phase: its lock is reported, dropping what the
+    # migration made is not a breakage there
+    assert (11, "require-concurrent-index-creation") in {(f.line, f.rule) for f in down}
+    assert "ban-drop-table" not in {f.rule for f in down}
 
 
 def test_ec_migration_json(tmp_path: Path) -> None:

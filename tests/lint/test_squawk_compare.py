@@ -23,7 +23,6 @@ from tests.lint.conftest import squawk_binary
 FIXTURES = Path(__file__).parent / "fixtures" / "squawk_compare"
 NOT_COMPARED = {"require-lock-timeout", "require-statement-timeout", "prefer-robust-stmts",
                 "constraint-missing-not-valid", "require-timeout-settings"}  # fmt: skip
-ALIASES = {"prefer-timestamp-tz": "prefer-timestamptz"}
 
 pytestmark = pytest.mark.squawk
 
@@ -34,8 +33,8 @@ def squawk_findings() -> dict[str, set[tuple[str, int]]]:
                           capture_output=True, text=True, check=False)  # fmt: skip
     out: dict[str, set[tuple[str, int]]] = defaultdict(set)
     for item in json.loads(proc.stdout):
-        rule = ALIASES.get(item["rule_name"], item["rule_name"])
-        out[Path(item["file"]).name].add((rule, item["line"] + 1))  # squawk lines are 0-based
+        # squawk lines are 0-based
+        out[Path(item["file"]).name].add((item["rule_name"], item["line"] + 1))
     return out
 
 
@@ -59,3 +58,23 @@ def test_same_verdict_as_squawk(name: str) -> None:
             assert {(s, finding.line) for s in wanted} & squawk, (
                 f"ec lint reports {finding.rule} at {finding.line}, squawk none of {wanted}"
             )
+
+
+@pytest.mark.parametrize(
+    "squawk_id", sorted({s for r in all_rules() for s in r.equivalents.get("squawk", [])})
+)
+def test_equivalent_is_an_exact_squawk_rule_id(squawk_id: str) -> None:
+    # squawk's --exclude also takes spellings it only normalises (prefer-timestamptz), so the id
+    # must be accepted *and* be written as such in squawk's own rule table
+    binary = squawk_binary() or "squawk"
+    proc = subprocess.run([binary, f"--exclude={squawk_id}", str(FIXTURES / "char_field.sql")],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    # squawk reports these two itself; --exclude does not take them
+    reported_only = squawk_id in ("syntax-error", "unused-ignore")
+    known = reported_only or "invalid rule name" not in proc.stderr
+    assert known and squawk_id.encode() in Path(binary).read_bytes(), squawk_id
+
+
+def test_the_id_check_rejects_a_misspelt_id() -> None:
+    binary = Path(squawk_binary() or "squawk").read_bytes()
+    assert b"prefer-timestamp-tz" in binary and b"prefer-timestamptz" not in binary

@@ -1,66 +1,82 @@
 """Alembic revisions rendered offline, one by one, with no database (MigrationContext in
-``as_sql`` mode), and the line of the revision file that emitted each SQL line recorded, so
-findings point at ``op.…`` calls in the revision, not at generated SQL."""
+``as_sql`` mode), and the line of the revision file that produced each SQL line recorded, so
+findings point at ``op.…`` calls in the revision, not at generated SQL.
+
+By default no code of the project runs: the history is built from each revision file's
+literal ``revision``/``down_revision``/... (alembic_static.py) and its ``op.*`` calls are
+rendered by Alembic from statically evaluated arguments (alembic_offline.py). CI lints pull
+requests from forks; importing their revision files would run their code. Importing and
+running ``upgrade()``/``downgrade()`` (what ``alembic upgrade --sql`` does) is an opt-in:
+``ec lint --alembic-execute``, or ``ec.lint_execute = true`` in the project's Alembic
+configuration."""
 
 from __future__ import annotations
 
-import io
-import sys
+import contextlib
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from expandcontract.errors import ConfigError
+from expandcontract.lint.inputs.alembic_offline import Rendered, render_executed, render_static
+from expandcontract.lint.inputs.alembic_static import StaticRevision, Unread, UnreadableFile, read
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.runtime.environment import EnvironmentContext
-    from alembic.script import Script, ScriptDirectory
+    from alembic.script import ScriptDirectory
 
 EXPAND, CONTRACT = "expand", "contract"
 _PHASES = (EXPAND, CONTRACT)
+EXECUTE_OPTION = "ec.lint_execute"
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0", "")
+# the files Alembic loads from a version location (alembic.script.base)
+_REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")
+_LEGACY_REVISION = re.compile(r"([a-f0-9]+)\.py$")
+
+# `ec lint --alembic-execute` / `--no-alembic-execute` for this process (forked workers inherit
+# it); None: each project's own setting decides
+_execute_override: bool | None = None
+
+
+@contextlib.contextmanager
+def execution(enabled: bool | None) -> Iterator[None]:
+    """Within the block, revisions are imported and run (True) or read statically (False)
+    whatever their project says; None leaves it to the project."""
+    global _execute_override
+    saved, _execute_override = _execute_override, enabled
+    try:
+        yield
+    finally:
+        _execute_override = saved
+
+
+@dataclass(kw_only=True)
+class RenderedRevision(Rendered):
+    """A revision's ``upgrade()`` (the fields of Rendered) and its ``downgrade()``."""
+
+    path: str
+    revision: str
+    phase: str
+    static: bool = True  # read with ast; False: imported and run (the opt-in)
+    downgrade: Rendered | None = None
 
 
 @dataclass
-class RenderedRevision:
+class _Revision:
+    """One revision of the history, however it was read."""
+
     path: str
     revision: str
-    sql: str
-    phase: str
-    # rendered line (1-based) -> revision file line
-    line_map: dict[int, int] = field(default_factory=dict)
-    error: str | None = None
-    # ec.safe_ops refused an operation: (line of the op.* call, message, hint)
-    refusal: tuple[int, str, str] | None = None
-
-    def map_line(self, line: int) -> int:
-        candidates = [k for k in self.line_map if k <= line]
-        return self.line_map[max(candidates)] if candidates else 1
-
-
-class _TracingBuffer(io.StringIO):
-    """Records which line of the revision file was executing when SQL was written."""
-
-    def __init__(self, revision_path: str, prefix: str) -> None:
-        super().__init__()
-        self.revision_path = str(Path(revision_path).resolve())
-        self.lines: dict[int, int] = {}
-        super().write(prefix)
-
-    def write(self, s: str) -> int:
-        frame = sys._getframe(1)
-        while frame is not None:
-            if str(Path(frame.f_code.co_filename).resolve()) == self.revision_path:
-                start_line = self.getvalue().count("\n") + 1
-                # the lines ``s`` puts text on: not the empty one after its final newline,
-                # which belongs to whatever is written next (mapping it here put every
-                # statement after the first on the line of the op.* call before it)
-                spanned = s.count("\n") + (0 if s.endswith("\n") else 1)
-                for k in range(spanned):
-                    self.lines.setdefault(start_line + k, frame.f_lineno)
-                break
-            frame = frame.f_back  # type: ignore[assignment]
-        return super().write(s)
+    down_revision: tuple[str, ...]
+    branch_labels: tuple[str, ...]
+    ec_phase: Any = ""
+    static: StaticRevision | None = None
+    upgrade: Callable[[], Any] | None = None  # the imported module's functions (opt-in)
+    downgrade_fn: Callable[[], Any] | None = None
+    unread: list[Unread] = field(default_factory=list)
 
 
 def is_alembic_dir(path: Path) -> bool:
@@ -143,34 +159,29 @@ def in_script_dir(folder: Path) -> bool:
     return any(_is_script_dir(parent) for parent in folder.resolve().parents)
 
 
-def _own_phase(script: Script) -> str:
+def _own_phase(revision: _Revision) -> str:
     """The branch a revision starts, from the labels written in its own file.
     ``Script.branch_labels`` is not used: Alembic also copies a label to the ancestors of
     the labelled revision up to the nearest branch point, which would make the history
     before an ``expand`` branch expand too."""
-    from alembic.util import to_tuple
-
-    labels = to_tuple(getattr(script.module, "branch_labels", None), default=())
-    return next((phase for phase in _PHASES if phase in labels), "")
+    return next((phase for phase in _PHASES if phase in revision.branch_labels), "")
 
 
-def _branch_phases(revisions: list[Script]) -> dict[str, str]:
+def _branch_phases(revisions: list[_Revision]) -> dict[str, str]:
     """revision -> expand | contract | "", inherited from the nearest labelled ancestor
     along down_revision (depends_on does not make a revision part of a branch). A revision
     descending from both branches (a merge of them) runs after contract, so it is contract."""
-    from alembic.util import to_tuple
-
-    by_id = {script.revision: script for script in revisions}
+    by_id = {r.revision: r for r in revisions}
     phases: dict[str, str] = {}
-    for script in revisions:
-        stack = [script]
+    for revision in revisions:
+        stack = [revision]
         while stack:  # iterative: a long history must not hit the recursion limit
             current = stack[-1]
             if current.revision in phases:
                 stack.pop()
                 continue
             own = _own_phase(current)
-            parents = [by_id[p] for p in to_tuple(current.down_revision, default=()) if p in by_id]
+            parents = [by_id[p] for p in current.down_revision if p in by_id]
             pending = [p for p in parents if p.revision not in phases]
             if pending and not own:
                 stack.extend(pending)
@@ -183,23 +194,144 @@ def _branch_phases(revisions: list[Script]) -> dict[str, str]:
     return phases
 
 
-def _phase(script: Script, branch_phase: str) -> str:
-    tagged = getattr(script.module, "ec_phase", "")
-    return str(tagged) if tagged in _PHASES else branch_phase
+def _tuple(value: Any) -> tuple[str, ...]:
+    from alembic.util import to_tuple
+
+    return tuple(str(v) for v in to_tuple(value, default=()))
 
 
-def render(path: Path, *, within: Path | None = None) -> list[RenderedRevision]:
+def _imported(scripts: ScriptDirectory) -> list[_Revision]:
+    """The history as Alembic loads it: every revision module imported (the opt-in)."""
+    out = []
+    for script in reversed(list(scripts.walk_revisions("base", "heads"))):
+        module = script.module
+        out.append(
+            _Revision(
+                script.path,
+                script.revision,
+                _tuple(script.down_revision),
+                _tuple(getattr(module, "branch_labels", None)),
+                getattr(module, "ec_phase", ""),
+                upgrade=getattr(module, "upgrade", None),
+                downgrade_fn=getattr(module, "downgrade", None),
+            )
+        )
+    return out
+
+
+def _revision_files(scripts: ScriptDirectory) -> list[Path]:
+    """The .py files Alembic would load as revisions (sourceless .pyc cannot be read)."""
+    locations = [Path(v) for v in scripts.version_locations or ()] or [
+        Path(scripts.dir) / "versions"
+    ]
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for location in locations:
+        if not location.is_dir():
+            continue
+        pattern = "**/*.py" if scripts.recursive_version_locations else "*.py"
+        for file in sorted(location.glob(pattern)):
+            if "__pycache__" in file.parts or not _REVISION_FILE.match(file.name):
+                continue
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                found.append(file)
+    return found
+
+
+def _static(scripts: ScriptDirectory) -> list[_Revision]:
+    """The history from each revision file's literal attributes, base first, ordered by
+    Alembic's own RevisionMap (no revision file is imported)."""
+    from alembic.script.revision import Revision, RevisionMap
+
+    by_id: dict[str, _Revision] = {}
+    for file in _revision_files(scripts):
+        try:
+            static = read(file)
+        except UnreadableFile as exc:
+            raise ConfigError(f"cannot read Alembic revision {exc}") from exc
+        attributes = static.attributes
+        for name in ("revision", "down_revision", "branch_labels", "depends_on"):
+            unread = static.unread_attributes.get(name)
+            if unread is not None:
+                raise ConfigError(
+                    f"cannot read the Alembic history statically: {file}, line "
+                    f"{unread.line}: {unread.reason}",
+                    "write it as a literal, or let ec import the revisions: "
+                    "ec lint --alembic-execute (runs their code)",
+                )
+        ident = attributes.get("revision")
+        if ident is None:
+            legacy = _LEGACY_REVISION.match(file.name)
+            if legacy is None:
+                continue  # Alembic refuses such a file; ec lints it as "not a revision"
+            ident = legacy.group(1)
+        revision = _Revision(
+            str(file),
+            str(ident),
+            _tuple(attributes.get("down_revision")),
+            _tuple(attributes.get("branch_labels")),
+            attributes.get("ec_phase", ""),
+            static=static,
+            unread=[u for k, u in static.unread_attributes.items() if k not in ("revision",)],
+        )
+        by_id[revision.revision] = revision
+    revision_map = RevisionMap(
+        lambda: [
+            Revision(
+                r.revision,
+                r.down_revision or None,
+                _tuple(r.static.attributes.get("depends_on")) or None if r.static else None,
+                r.branch_labels or None,
+            )
+            for r in by_id.values()
+        ]
+    )
+    ordered = revision_map.iterate_revisions(
+        "heads", "base", inclusive=True, assert_relative_length=False
+    )
+    return [by_id[r.revision] for r in reversed(list(ordered))]
+
+
+def execute_setting(path: Path) -> bool:
+    """Whether revisions of the project at ``path`` are imported and run: the process-wide
+    choice (``ec lint --alembic-execute``) else ``ec.lint_execute`` of the project's config."""
+    if _execute_override is not None:
+        return _execute_override
+    config = _config(path)
+    if config is None:
+        return False
+    value: Any = config.get_alembic_option(EXECUTE_OPTION)
+    if value is None:  # [tool.alembic.ec] lint_execute = true
+        table = getattr(config, "toml_alembic_config", None) or {}
+        nested = table.get("ec") if isinstance(table, dict) else None
+        value = nested.get("lint_execute") if isinstance(nested, dict) else None
+    text = "" if value is None else str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(
+        f"{EXECUTE_OPTION} must be true or false, got {value!r}",
+        "write `ec.lint_execute = true` in [alembic] of alembic.ini to let ec lint import "
+        "and run the revisions",
+    )
+
+
+def render(
+    path: Path, *, within: Path | None = None, execute: bool | None = None
+) -> list[RenderedRevision]:
     """Every revision of the project at ``path`` rendered offline, base first; with
     ``within`` (a revision file or a folder), only the revisions there. Branch phases are
-    computed over the whole history either way."""
-    from alembic.operations import Operations
-    from alembic.runtime.migration import MigrationContext
+    computed over the whole history either way. ``execute`` None: execute_setting decides."""
+    from alembic.script.revision import RevisionError
     from alembic.util import CommandError
 
+    run = execute_setting(path) if execute is None else execute
     try:
         scripts = _scripts(path)
-        revisions = list(reversed(list(scripts.walk_revisions("base", "heads"))))
-    except CommandError as exc:
+        revisions = _imported(scripts) if run else _static(scripts)
+    except (CommandError, RevisionError) as exc:
         raise ConfigError(f"cannot read Alembic project {path}: {exc}") from exc
     phases = _branch_phases(revisions)
     # The project's config, as `alembic upgrade --sql` has it: with `ec.safe_ops = true`
@@ -208,30 +340,33 @@ def render(path: Path, *, within: Path | None = None) -> list[RenderedRevision]:
     if within is not None:
         folder = within.resolve()
         revisions = [r for r in revisions if _inside(Path(r.path).resolve(), folder)]
-    out: list[RenderedRevision] = []
-    for script in revisions:
-        # env.py normally runs each upgrade in one transaction (PostgreSQL has transactional
-        # DDL); autocommit_block() renders as COMMIT … BEGIN inside it.
-        buffer = _TracingBuffer(script.path, "BEGIN;\n")
-        phase = _phase(script, phases.get(script.revision, ""))
-        rendered = RenderedRevision(script.path, script.revision, "", phase)
-        ctx = MigrationContext.configure(
-            dialect_name="postgresql",
-            opts={"as_sql": True, "output_buffer": buffer, "literal_binds": True},
-            environment_context=environment,
-        )
-        try:
-            with Operations.context(ctx):
-                script.module.upgrade()
-        except Exception as exc:
-            refusal = _safe_ops_refusal(exc, script.path)
-            if refusal is not None:  # what `alembic upgrade` would refuse: a finding
-                rendered.refusal = refusal
-            else:  # the revision itself is broken: say so, lint the rest
-                rendered.error = f"cannot render revision offline: {type(exc).__name__}: {exc}"
-        rendered.sql = buffer.getvalue() + "\nCOMMIT;\n"
-        rendered.line_map = buffer.lines
-        out.append(rendered)
+    return [_render_one(r, phases.get(r.revision, ""), environment) for r in revisions]
+
+
+def _render_one(
+    revision: _Revision, branch_phase: str, environment: EnvironmentContext | None
+) -> RenderedRevision:
+    phase = str(revision.ec_phase) if revision.ec_phase in _PHASES else branch_phase
+    if revision.static is not None:
+        upgrade = render_static(revision.static, "upgrade", environment)
+        downgrade = render_static(revision.static, "downgrade", environment)
+    else:
+        upgrade = render_executed(revision.path, revision.upgrade, environment)
+        downgrade = render_executed(revision.path, revision.downgrade_fn, environment)
+    if upgrade is None:
+        upgrade = Rendered(sql="BEGIN;\nCOMMIT;\n", error="the revision has no upgrade()")
+    out = RenderedRevision(
+        path=revision.path,
+        revision=revision.revision,
+        phase=phase,
+        static=revision.static is not None,
+        downgrade=downgrade,
+        sql=upgrade.sql,
+        line_map=upgrade.line_map,
+        error=upgrade.error,
+        refusal=upgrade.refusal,
+        unread=revision.unread + upgrade.unread,
+    )
     return out
 
 
@@ -242,19 +377,3 @@ def _environment(path: Path, scripts: ScriptDirectory) -> EnvironmentContext | N
     from alembic.runtime.environment import EnvironmentContext
 
     return EnvironmentContext(config, scripts)
-
-
-def _safe_ops_refusal(exc: Exception, revision_path: str) -> tuple[int, str, str] | None:
-    """(line, message, hint) when ec.safe_ops refused an operation of the revision."""
-    from expandcontract.alembic.safe_checks import UnsafeOperation
-
-    if not isinstance(exc, UnsafeOperation):
-        return None
-    wanted = Path(revision_path).resolve()
-    line = 1
-    tb = exc.__traceback__
-    while tb is not None:  # the innermost frame in the revision file: its op.* call
-        if Path(tb.tb_frame.f_code.co_filename).resolve() == wanted:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line, exc.message, exc.hint or ""

@@ -29,10 +29,34 @@ _LINE_COLUMN = re.compile(r"\bline (\d+), column (\d+)")
 
 @dataclasses.dataclass(frozen=True)
 class SqlSnippet:
+    """The SQL of an ``sql`` operation as ec's runner runs it: ``sql`` starts with the runner's
+    own lines (its timeouts; whether the text runs in one transaction) and then the text as
+    written, so the rules see what the runner guarantees and report nothing it already does."""
+
     sql: str
-    line: int  # 1-based line in the migration file where the SQL text starts
-    phase: str  # expand | contract
+    line: int  # 1-based line in the migration file of the first line of ``sql``
+    phase: str  # expand | contract | rollback (a down)
     direction: str  # up | down
+    written: str = ""  # the text as the file writes it
+
+
+# What SafeRunner does around an ``sql`` operation's text (runner.py ``_attempt``): lock_timeout
+# and statement_timeout always; one transaction unless PostgreSQL refuses that for the text
+# (CONCURRENTLY, VACUUM, …). The values are only markers for the rules; the runner's are set
+# per run from its settings.
+_TIMEOUTS = "lock_timeout = '500ms'; SET {local}statement_timeout = '600s';\n"
+_RUNNER_IN_TRANSACTION = "-- ec:assume-in-transaction\nSET LOCAL " + _TIMEOUTS.format(
+    local="LOCAL "
+)
+_RUNNER_AUTOCOMMIT = "-- ec:assume-in-transaction off\nSET " + _TIMEOUTS.format(local="")
+_RUNNER_LINES = 2
+
+
+def as_run(sql: str) -> str:
+    """``sql`` preceded by what ec's runner sets before it runs an ``sql`` operation."""
+    from expandcontract.runner.steps import NON_TRANSACTIONAL
+
+    return (_RUNNER_AUTOCOMMIT if NON_TRANSACTIONAL.search(sql) else _RUNNER_IN_TRANSACTION) + sql
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +126,15 @@ class EcMigration:
             phase = str(op.body.get("on") or "expand")
             for direction in ("up", "down"):
                 sql = op.body.get(direction)
-                if isinstance(sql, str) and sql.strip():
-                    line = _value_line(_value(op.node, direction)) or op.position[0]
-                    out.append(SqlSnippet(sql, line, phase if direction == "up" else "", direction))
+                if not isinstance(sql, str) or not sql.strip():
+                    continue
+                if direction == "down" and phase != "expand":
+                    continue  # ec rollback runs the downs of expand-time sql only: never runs
+                line = _value_line(_value(op.node, direction)) or op.position[0]
+                # a down runs at rollback: it undoes this migration's own expand, which the
+                # old version never used (ec drops the new version's schema first)
+                run_phase = phase if direction == "up" else "rollback"
+                out.append(SqlSnippet(as_run(sql), line - _RUNNER_LINES, run_phase, direction, sql))
         return out
 
     @functools.cached_property

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.rules._size import graded
 from expandcontract.lint.rules._util import existing, locks
 from expandcontract.lint.rules.base import Rule
 
@@ -11,14 +12,20 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
     if op.kind != K.ADD_COLUMN or col is None or col.default is None or not existing(op, ctx):
         return None
     if col.volatile_default:
-        return (
+        return graded(
             f"ADD COLUMN {col.name} DEFAULT {col.default}: a volatile default rewrites "
-            f"every row; the rewrite {locks(op)}"
+            f"every row; the rewrite {locks(op)}",
+            op,
+            ctx,
+            "the rewrite",
         )
     if ctx.pg < 11:
-        return (
+        return graded(
             f"ADD COLUMN {col.name} with a DEFAULT rewrites the table before PostgreSQL 11; "
-            f"the rewrite {locks(op)}"
+            f"the rewrite {locks(op)}",
+            op,
+            ctx,
+            "the rewrite",
         )
     return None
 

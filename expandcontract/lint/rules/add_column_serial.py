@@ -26,7 +26,10 @@ RULE = Rule(
     "ACCESS EXCLUSIVE.",
     suggestion="Add a nullable bigint column with a sequence default for new rows and fill old "
     "rows with ec backfill, or build a new table and copy (ec create_table + backfill).",
+    # squawk reports ADD COLUMN … identity as adding-field-with-default and a serial … PRIMARY
+    # KEY as adding-serial-primary-key-field (ec: adding-primary-key); a plain serial not at all
     equivalents={
+        "squawk": ["adding-field-with-default"],
         "strong_migrations": ["add_column_auto_incrementing"],
         "atlas": ["PG310"],
         "eugene": ["E11"],

@@ -7,9 +7,14 @@ from expandcontract.lint.rules.base import Rule
 
 
 def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
-    if op.kind != K.ADD_CONSTRAINT or op.detail.get("type") != "primary_key" or op.using_index:
-        return None
     if not existing(op, ctx):
+        return None
+    if op.kind == K.ADD_COLUMN and op.column is not None and op.column.primary_key:
+        return (
+            f"ADD COLUMN {op.column.name} … PRIMARY KEY builds a unique index over every existing "
+            f"row while it {locks(op)}"
+        )
+    if op.kind != K.ADD_CONSTRAINT or op.detail.get("type") != "primary_key" or op.using_index:
         return None
     return f"ADD PRIMARY KEY builds its index (and may SET NOT NULL) while it {locks(op)}"
 
@@ -17,18 +22,21 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
 RULE = Rule(
     id="adding-primary-key",
     severity="error",
-    summary="ADD PRIMARY KEY without USING INDEX on an existing table",
+    summary="ADD PRIMARY KEY without USING INDEX, or ADD COLUMN … PRIMARY KEY, on an existing "
+    "table",
     why="ADD PRIMARY KEY builds a unique index under ACCESS EXCLUSIVE and scans nullable columns "
     "for an implicit SET NOT NULL.",
-    suggestion="CREATE UNIQUE INDEX CONCURRENTLY, make the columns NOT NULL safely, then ADD "
-    "CONSTRAINT … PRIMARY KEY USING INDEX (ec create_index + alter_column).",
+    suggestion="CREATE UNIQUE INDEX CONCURRENTLY (ec create_index with unique: true), make the "
+    "columns NOT NULL without a long lock (ec alter_column with nullable: false, before they "
+    "are a key: ec refuses to alter primary key columns), then ADD CONSTRAINT … PRIMARY KEY "
+    "USING INDEX in an ec sql operation (no ec operation attaches a key).",
     equivalents={
         "squawk": ["adding-serial-primary-key-field"],
         "atlas": ["PG104"],
         "eugene": ["W14"],
     },
     check=check,
-    kinds=frozenset({K.ADD_CONSTRAINT}),
+    kinds=frozenset({K.ADD_CONSTRAINT, K.ADD_COLUMN}),
     bad="ALTER TABLE users ADD PRIMARY KEY (id);",
     good="ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX users_id_idx;",
 )

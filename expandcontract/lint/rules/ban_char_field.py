@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import Op, Statement
-from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, new_columns
+from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, columns_of_type
 from expandcontract.lint.rules.base import Rule
 
-_TYPES = {"char", "character", "bpchar", "nchar"}
+_TYPES = frozenset({"character"})  # canonical names (pgtypes.py)
 
 
 def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
-    bad = [f"{name} {kind}" for name, kind in new_columns(op) if kind.split("(")[0] in _TYPES]
+    bad = columns_of_type(op, _TYPES)
     return f"char(n) column: {', '.join(bad)}" if bad else None
 
 

@@ -23,15 +23,24 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
         return None
     if "replaced_at" in op.detail:  # re-created in the same transaction: a replacement
         return None
-    name = f"{op.name} ON {op.table}" if op.detail.get("on") else op.table
-    return f"DROP {obj} {name}: clients and stored code that use it break"
+    if obj == "TRIGGER":
+        # nothing calls a trigger by name: dropping it changes what writes do, breaks no query
+        on = f" ON {op.table}" if op.detail.get("on") else ""
+        return (
+            f"DROP TRIGGER {op.name}{on}: a behaviour change, not a breakage — from now on "
+            "writes no longer run its function (audit rows, derived values, checks it "
+            "enforced stop); make sure nothing still relies on them"
+        )
+    return f"DROP {obj} {op.table}: clients and stored code that use it break"
 
 
 RULE = Rule(
     id="ban-drop-object",
     severity="warning",
     summary="DROP VIEW / FUNCTION / TYPE / SEQUENCE / DOMAIN / EXTENSION / TRIGGER",
-    why="Whatever still uses the object (queries, defaults, other functions, triggers) fails.",
+    why="Whatever still uses the object (queries, defaults, other functions, triggers) fails. "
+    "A dropped trigger breaks no query: what changes is behaviour — the work it did on every "
+    "write (audit rows, derived values, checks) silently stops.",
     suggestion="Drop it in a contract phase once nothing uses it (ec sql on: contract).",
     equivalents={
         "squawk": [

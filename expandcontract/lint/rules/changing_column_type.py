@@ -1,36 +1,74 @@
 from __future__ import annotations
 
-import re
-
+from expandcontract.lint.catalog import new_type_of
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.pgtypes import PgType
+from expandcontract.lint.rules._coercion import VARCHAR, rewrites
+from expandcontract.lint.rules._size import Graded, graded, table_facts
 from expandcontract.lint.rules._util import existing, locks
 from expandcontract.lint.rules.base import Rule
 
-# Changes PostgreSQL makes without a rewrite (binary coercible); checked on the new type only,
-# the old type is unknown to a static linter, so only the always-safe targets pass.
-_SAFE_TARGETS = re.compile(r"^(text|varchar|character varying|citext)$")
+# Targets that are binary coercible from *some* old types (varchar/text): without the old
+# type they may or may not rewrite, so the finding says so instead of guessing.
+_MAYBE_SAFE = frozenset({PgType("text"), PgType(VARCHAR)})
+UNKNOWN_OLD = "old type unknown: lint with --database-url to know whether this rewrites"
+
+
+def old_type(op: Op, ctx: Context) -> PgType | None:
+    """The column's type before this statement: set earlier in this file, else the catalog's."""
+    if not op.table or op.column is None:
+        return None
+    written = ctx.schema.written_type(op.table, op.column.name)
+    if written is not None or ctx.catalog is None:
+        return written
+    key, _ = table_facts(op, ctx)
+    return ctx.catalog.columns.get((key, op.column.name))
 
 
 def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
-    if op.kind != K.ALTER_TYPE or not existing(op, ctx):
+    if op.kind != K.ALTER_TYPE or not existing(op, ctx) or op.column is None:
         return None
-    new_type = op.detail.get("new_type", "")
-    if _SAFE_TARGETS.match(new_type) and not op.detail.get("using"):
+    new = new_type_of(op)
+    shown = op.detail.get("new_type", "") or str(new or "?")
+    head = f"ALTER COLUMN {op.column.name} TYPE {shown}"
+    old = old_type(op, ctx)
+    using = bool(op.detail.get("using"))
+    if old is None or new is None:
+        if new is not None and new.storage in _MAYBE_SAFE and not using:
+            if ctx.catalog is None:
+                return Graded(f"{head}: {UNKNOWN_OLD}", "info")
+            missing = f"column {op.column.name} is not in the database, so its old type is unknown"
+            return graded(f"{head}: {missing}", op, ctx, "the rewrite")
+        return graded(
+            f"{head} rewrites the table and its indexes unless the change is binary "
+            f"coercible ({UNKNOWN_OLD if ctx.catalog is None else 'old type unknown'}); "
+            f"it {locks(op)}",
+            op,
+            ctx,
+            "the rewrite",
+        )
+    server = ctx.catalog.server_major if ctx.catalog else ctx.pg
+    timezone = ctx.catalog.timezone if ctx.catalog else ""
+    if not using and not rewrites(old, new, server_major=server, timezone=timezone):
         return None
-    name = op.column.name if op.column else "?"
-    return (
-        f"ALTER COLUMN {name} TYPE {new_type} rewrites the table and its indexes unless the "
-        f"change is binary coercible; it {locks(op)}"
+    return graded(
+        f"{head} changes {old} to {new}{' with USING' if using else ''}: it rewrites the "
+        f"table and its indexes (not binary coercible) and {locks(op)}",
+        op,
+        ctx,
+        "the rewrite",
     )
 
 
 RULE = Rule(
     id="changing-column-type",
     severity="error",
-    summary="ALTER COLUMN … TYPE on an existing table",
+    summary="ALTER COLUMN … TYPE that rewrites an existing table",
     why="Most type changes rewrite the table and rebuild every index under ACCESS EXCLUSIVE, and "
-    "clients reading the old type may break.",
+    "clients reading the old type may break. A few are binary coercible and only touch the "
+    "catalog (varchar(n) -> varchar(m >= n) or text, numeric(p,s) -> numeric(q >= p,s)); with "
+    "--database-url ec knows the old type, without it a change to text says so.",
     suggestion="Use ec operation alter_column with type, up and down: a new column, dual writes, "
     "ec backfill, then a contract-phase swap.",
     equivalents={
@@ -42,5 +80,6 @@ RULE = Rule(
     check=check,
     kinds=frozenset({K.ALTER_TYPE}),
     bad="ALTER TABLE orders ALTER COLUMN amount TYPE bigint;",
-    good="ALTER TABLE orders ALTER COLUMN note TYPE text;",
+    good="ALTER TABLE orders ADD COLUMN note varchar(200);\n"
+    "ALTER TABLE orders ALTER COLUMN note TYPE text;",
 )

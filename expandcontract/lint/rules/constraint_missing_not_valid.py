@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.rules._size import graded
 from expandcontract.lint.rules._util import existing, locks
 from expandcontract.lint.rules.base import Rule
 
@@ -11,9 +12,12 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
         return None
     if op.detail.get("type") not in ("check", "not_null"):
         return None
-    return (
+    return graded(
         f"ADD CONSTRAINT {op.name or ''} CHECK without NOT VALID scans the whole table while "
-        f"it {locks(op)}"
+        f"it {locks(op)}",
+        op,
+        ctx,
+        "the scan",
     )
 
 

@@ -7,9 +7,12 @@ from expandcontract.lint.rules.base import Rule
 
 
 def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
-    if op.kind != K.ADD_CONSTRAINT or op.detail.get("type") != "unique" or op.using_index:
-        return None
     if not existing(op, ctx):
+        return None
+    if op.kind == K.ADD_COLUMN and op.column is not None and op.column.unique:
+        # the new column's index is built over every existing row, under the ADD COLUMN's lock
+        return f"ADD COLUMN {op.column.name} … UNIQUE builds a unique index while it {locks(op)}"
+    if op.kind != K.ADD_CONSTRAINT or op.detail.get("type") != "unique" or op.using_index:
         return None
     return f"ADD UNIQUE builds its index while it {locks(op)}"
 
@@ -17,10 +20,12 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
 RULE = Rule(
     id="disallowed-unique-constraint",
     severity="error",
-    summary="ADD CONSTRAINT … UNIQUE without USING INDEX",
+    summary="ADD CONSTRAINT … UNIQUE without USING INDEX, or ADD COLUMN … UNIQUE",
     why="ADD UNIQUE builds a unique index under ACCESS EXCLUSIVE: no reads or writes until done.",
-    suggestion="CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT … UNIQUE USING INDEX "
-    "(ec create_index with unique: true, attached in contract).",
+    suggestion="CREATE UNIQUE INDEX CONCURRENTLY first (ec create_index with unique: true builds "
+    "it so; a unique index alone already enforces uniqueness), then, only if a named "
+    "constraint is needed, ADD CONSTRAINT … UNIQUE USING INDEX (an ec sql operation: "
+    "create_index does not attach it).",
     equivalents={
         "squawk": ["disallowed-unique-constraint"],
         "strong_migrations": ["add_unique_constraint"],
@@ -28,7 +33,7 @@ RULE = Rule(
         "eugene": ["E7"],
     },
     check=check,
-    kinds=frozenset({K.ADD_CONSTRAINT}),
+    kinds=frozenset({K.ADD_CONSTRAINT, K.ADD_COLUMN}),
     bad="ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
     good="ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_idx;",
 )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.rules._size import graded
 from expandcontract.lint.rules._util import existing
 from expandcontract.lint.rules.base import Rule
 
@@ -11,14 +12,20 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
         if op.not_valid or not existing(op, ctx):
             return None
         ref = op.detail.get("ref_table") or "the referenced table"
-        return (
+        return graded(
             f"ADD FOREIGN KEY without NOT VALID takes SHARE ROW EXCLUSIVE locks on {op.table} "
-            f"and {ref} (blocks writes to both) while it checks every row"
+            f"and {ref} (blocks writes to both) while it checks every row",
+            op,
+            ctx,
+            "the check",
         )
     if op.kind == K.ADD_COLUMN and op.column and op.column.references and existing(op, ctx):
-        return (
+        return graded(
             f"ADD COLUMN {op.column.name} REFERENCES {op.column.references} locks both tables"
-            " (SHARE ROW EXCLUSIVE on the referenced one: blocks its writes)"
+            " (SHARE ROW EXCLUSIVE on the referenced one: blocks its writes)",
+            op,
+            ctx,
+            "the check",
         )
     return None
 

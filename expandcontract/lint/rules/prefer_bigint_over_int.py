@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import Op, Statement
-from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, new_columns
+from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, columns_of_type
 from expandcontract.lint.rules.base import Rule
 
-_TYPES = {"int", "integer", "int4", "serial", "serial4"}
+_TYPES = frozenset({"integer", "serial"})  # canonical names (pgtypes.py)
 
 
 def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
-    bad = [f"{name} {kind}" for name, kind in new_columns(op) if kind.split("(")[0] in _TYPES]
+    bad = columns_of_type(op, _TYPES)
     return f"int column (may overflow): {', '.join(bad)}" if bad else None
 
 
@@ -21,7 +21,9 @@ RULE = Rule(
         "int ids overflow at 2^31; converting a big table to bigint later is a full "
         "rewrite under ACCESS EXCLUSIVE."
     ),
-    suggestion="Use bigint (ec alter_column can convert later without downtime, but not cheaply).",
+    suggestion="Use bigint now. ec alter_column can convert an ordinary column later without "
+    "downtime (dual writes and a backfill: not cheap) but refuses a primary key column, so an "
+    "int id stays int.",
     equivalents={"squawk": ["prefer-bigint-over-int"]},
     check=check,
     kinds=NEW_COLUMN_KINDS,

@@ -21,9 +21,23 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
     if op.kind == K.CREATE_INDEX and not op.concurrently:
         return None
     return (
-        f"{op.kind.replace('_', ' ')} without {guard} outside a transaction: if the "
-        "migration fails after it, re-running fails here"
+        f"{_what(op)} without {guard} outside a transaction: if the migration fails after it, "
+        "re-running fails here"
     )
+
+
+def _what(op: Op) -> str:
+    """The action and what it names, so that several actions of one statement read apart."""
+    if op.kind == K.ADD_COLUMN and op.column is not None:
+        return f"ADD COLUMN {op.table}.{op.column.name}"
+    if op.kind == K.DROP_COLUMN:
+        return f"DROP COLUMN {op.table}.{op.name}"
+    if op.kind in (K.CREATE_INDEX, K.DROP_INDEX):
+        return f"{op.kind.replace('_', ' ').upper()} {op.name or ''}".rstrip()
+    if op.kind == K.DROP:
+        on = f"{op.name} ON {op.table}" if op.detail.get("on") else op.table
+        return f"DROP {op.detail.get('object', '')} {on}"
+    return f"CREATE TABLE {op.table}"
 
 
 RULE = Rule(

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import Op, Statement
-from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, new_columns
+from expandcontract.lint.rules._types import NEW_COLUMN_KINDS, columns_of_type
 from expandcontract.lint.rules.base import Rule
 
-_TYPES = {"timestamp", "timestamp without time zone"}
+_TYPES = frozenset({"timestamp without time zone"})  # canonical names (pgtypes.py)
 
 
 def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
-    bad = [f"{name} {kind}" for name, kind in new_columns(op) if kind.split("(")[0] in _TYPES]
+    bad = columns_of_type(op, _TYPES)
     return f"timestamp without time zone: {', '.join(bad)}" if bad else None
 
 
@@ -22,7 +22,7 @@ RULE = Rule(
         "time zones; converting later rewrites the table."
     ),
     suggestion="Use timestamptz.",
-    equivalents={"squawk": ["prefer-timestamptz"]},
+    equivalents={"squawk": ["prefer-timestamp-tz"]},
     check=check,
     kinds=NEW_COLUMN_KINDS,
     bad="CREATE TABLE t (created_at timestamp);",

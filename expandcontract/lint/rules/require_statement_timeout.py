@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import Op, Statement
-from expandcontract.lint.locks import AEL, SHARE, SRE, lock_of
-from expandcontract.lint.rules._util import existing
+from expandcontract.lint.locks import SHARE
+from expandcontract.lint.rules._util import waiting_locks
 from expandcontract.lint.rules.base import Rule
 
 
 def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
-    if ctx.statement_timeout or lock_of(op) not in (AEL, SRE, SHARE, "EXCLUSIVE"):
+    if ctx.statement_timeout or not waiting_locks(op, ctx, SHARE):
         return None
-    if not existing(op, ctx) or not ctx.first_time("require-statement-timeout"):
+    if not ctx.first_time("require-statement-timeout"):
         return None
     return "no statement_timeout is set: a slow statement holding this lock runs unbounded"
 

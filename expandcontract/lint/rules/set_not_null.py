@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from expandcontract.lint.context import Context
 from expandcontract.lint.ir import K, Op, Statement
+from expandcontract.lint.rules._size import graded
 from expandcontract.lint.rules._util import existing, locks
 from expandcontract.lint.rules.base import Rule
 
@@ -16,7 +17,8 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
         if ctx.pg >= 18
         else "a CHECK (… IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL"
     )
-    return f"SET NOT NULL on {op.column.name} scans the whole table while it {locks(op)}; use {alt}"
+    message = f"SET NOT NULL on {op.column.name} scans the whole table while it {locks(op)}"
+    return graded(f"{message}; use {alt}", op, ctx, "the scan")
 
 
 RULE = Rule(
