@@ -283,6 +283,58 @@ class Verdict:
     reason: str
 
 
+_RENAME_HARMLESS = re.compile(
+    r"^\s*alter\s+(index\b|trigger\b|table\b.*\brename\s+constraint\b)", re.I | re.S
+)  # no query names an index or a trigger; a constraint only in ON CONFLICT ON CONSTRAINT
+_NO_GUARD_FORM = re.compile(
+    r"^\s*alter\s+table\b(?!.*\b(drop|add\s+column)\b)", re.I | re.S
+)  # ALTER TABLE actions PostgreSQL has no IF [NOT] EXISTS for (ADD CONSTRAINT, TYPE, SET …)
+_STORAGE_PARAMS = re.compile(r"^\s*alter\s+table\b[^;]*\bset\s*\(", re.I | re.S)
+_DROP_ROUTINE = re.compile(
+    rf"^\s*drop\s+(function|procedure|aggregate)\s+(if\s+exists\s+)?{_QUALIFIED}", re.I
+)
+
+
+def _recreated(name: str, facts: FileFacts) -> bool:
+    """A routine dropped and created again (CREATE [OR REPLACE] FUNCTION name) in the file."""
+    wanted = re.compile(
+        rf"^\s*create\s+(or\s+replace\s+)?(function|procedure|aggregate)\s+{re.escape(name)}\b",
+        re.I,
+    )
+    return any(wanted.search(span.text) for span in facts.spans)
+
+
+def _added_earlier(text: str, facts: FileFacts) -> bool:
+    """The constraint this statement drops was added by an earlier statement of the file."""
+    found = re.search(rf"\bdrop\s+constraint\s+(?:if\s+exists\s+)?({_NAME})", text, re.I)
+    if not found:
+        return False
+    added = re.compile(rf"\badd\s+constraint\s+{re.escape(found.group(1))}(?![\w$])", re.I)
+    return any(added.search(s.text) for s in facts.spans if s.text != text)
+
+
+def _decided(rule: str, text: str, facts: FileFacts) -> Verdict | None:
+    """Cases ec decides differently on purpose (design choice) or correctly (ec right)."""
+    if rule == "renaming-object" and _RENAME_HARMLESS.search(text):
+        return Verdict(
+            "design choice", "index / constraint rename: no query names an index (ec allows it)"
+        )
+    if rule == "identifier-too-long" and re.match(r"^\s*drop\b", text, re.I):
+        return Verdict(
+            "design choice", "long name in DROP: PostgreSQL truncates it the same way, finds it"
+        )
+    if rule == "prefer-robust-stmts" and _NO_GUARD_FORM.search(text):
+        return Verdict(
+            "design choice", "robust-stmts on an action that has no IF [NOT] EXISTS form"
+        )
+    if rule == "ban-drop-constraint" and _added_earlier(text, facts):
+        return Verdict("ec right", "constraint added earlier in the same file (a helper CHECK)")
+    dropped = _DROP_ROUTINE.search(text)
+    if rule == "ban-drop-function" and dropped and _recreated(_bare(dropped.group(3)), facts):
+        return Verdict("ec right", "routine dropped and created again in the file: a replacement")
+    return None
+
+
 def classify(
     rule: str,
     stmt: int,
@@ -320,7 +372,12 @@ def classify(
     if rule in FILE_LEVEL:
         if not facts.linted_by_ec:
             return Verdict("ec miss", "file not linted by ec")
-        if facts.blocking(down):
+        blocking = facts.blocking(down)
+        if blocking and all(_STORAGE_PARAMS.search(b.text) for b in blocking):
+            return Verdict(
+                "design choice", "SET (storage parameter): SHARE UPDATE EXCLUSIVE, blocks no query"
+            )
+        if blocking:
             return Verdict("ec miss", f"{rule}: file has a statement blocking an existing table")
         if re.search(r"\bconcurrently\b", text, re.I):
             return Verdict(
@@ -347,6 +404,9 @@ def classify(
         return Verdict(
             "ec right", "compatibility rule on a down/revert file (old code never used it)"
         )
+    decided = _decided(rule, text, facts)
+    if decided is not None:
+        return decided
     if not facts.linted_by_ec:
         return Verdict("ec miss", "file not linted by ec (down/revert file skipped)")
     if "unanalysed-statement" in here:

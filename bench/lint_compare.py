@@ -173,7 +173,9 @@ def compare(
             v = lc.classify(rule, stmt, facts, ec_at, ec_in_file, equiv, compat)
             if v.cls == "matched" and rule not in lc.FILE_LEVEL | {"syntax-error"}:
                 matched[stmt, rule] += 1
-                if matched[stmt, rule] > sum(ec_count[stmt, e] for e in equiv.get(rule, ())):
+                # ec's findings on the statement under the same or a related id (one each)
+                ids = equiv.get(rule, set()) | lc.RELATED.get(rule, set())
+                if matched[stmt, rule] > sum(ec_count[stmt, e] for e in ids):
                     name = lc.flagged_name(lines, r)
                     if name and re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", ec_text[stmt]):
                         v = lc.Verdict(

@@ -198,6 +198,9 @@ def _create(node: exp.Create, source: Source | None) -> list[Op]:
         detail = {"as_select": "yes"} if node.args.get("expression") is not None else {}
         if refs:  # SHARE ROW EXCLUSIVE on each referenced table
             detail["ref_tables"] = ",".join(dict.fromkeys(refs))
+        named = [ident(c.this) for c in node.this.find_all(exp.Constraint, exp.ColumnConstraint)]
+        if any(named):  # table and column constraints that name themselves
+            detail["constraint_names"] = ",".join(n for n in named if n)
         return [
             Op(K.CREATE_TABLE, ident(node.this), if_exists=exists, columns=columns, detail=detail)
         ]
@@ -230,8 +233,8 @@ def _drop(node: exp.Drop) -> list[Op]:
             )
             for t in targets
         ]
-    on = node.args.get("cluster")  # DROP TRIGGER t ON table: sqlglot keeps the table here
-    if kind == "TRIGGER" and isinstance(on, exp.OnProperty):
+    on = node.args.get("cluster")  # DROP TRIGGER/POLICY/RULE x ON table: the table is here
+    if kind in ("TRIGGER", "POLICY", "RULE") and isinstance(on, exp.OnProperty):
         # the op targets the table (whose lock it takes); the trigger is its name
         detail = {"object": kind, "on": "yes"}
         table, name = ident(on.this), ident(targets[0])

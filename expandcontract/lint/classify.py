@@ -246,16 +246,13 @@ def _drop_other(cur: Cursor) -> list[Op]:
         return _drop_index(cur)
     exists = cur.accept("IF", "EXISTS")
     name = cur.name()
-    return [
-        Op(
-            K.DROP,
-            name,
-            name,
-            if_exists=exists,
-            cascade="CASCADE" in cur.rest_words(),
-            detail={"object": obj},
-        )
-    ]
+    cascade = "CASCADE" in cur.rest_words()
+    if obj in ("POLICY", "RULE", "TRIGGER") and cur.accept("ON"):
+        # the op targets the table (whose lock it takes: ACCESS EXCLUSIVE); the name is its name
+        table = cur.name()
+        detail = {"object": obj, "on": "yes"}
+        return [Op(K.DROP, table, name, if_exists=exists, cascade=cascade, detail=detail)]
+    return [Op(K.DROP, name, name, if_exists=exists, cascade=cascade, detail={"object": obj})]
 
 
 def _set(cur: Cursor) -> list[Op]:

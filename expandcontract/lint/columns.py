@@ -4,7 +4,7 @@ user's own text of the type and default (messages quote what the user wrote, not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 from sqlglot.tokenizer_core import Token, TokenType
@@ -43,12 +43,12 @@ class Source:
 
     tokens: list[Token]
     text: str
+    _by_start: dict[int, int] = field(default_factory=dict, compare=False)
 
     def index_at(self, start: int) -> int | None:
-        for i, token in enumerate(self.tokens):
-            if token.start == start:
-                return i
-        return None
+        if not self._by_start:  # built once: a CREATE TABLE asks once per column
+            self._by_start.update((t.start, i) for i, t in enumerate(self.tokens))
+        return self._by_start.get(start)
 
     def span(self, first: int, ends: frozenset[str], *, take_first: bool = False) -> str:
         """Text from token ``first`` up to (not including) a top-level word in ``ends``, a

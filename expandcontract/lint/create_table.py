@@ -11,7 +11,7 @@ from sqlglot.tokenizer_core import Token, TokenType
 
 from expandcontract.lint.columns import Source
 from expandcontract.lint.ir import K, Op
-from expandcontract.lint.tokens import Cursor
+from expandcontract.lint.tokens import Cursor, split_top_level
 
 
 def _element_list(tokens: list[Token]) -> tuple[int, int] | None:
@@ -58,13 +58,12 @@ def create_table_pieces(tokens: list[Token], text: str) -> list[Op] | None:
     if bounds is None:
         return None
     open_at, close_at = bounds
-    inner = Cursor(tokens[open_at + 1 : close_at]).split_actions()
     kept: list[list[Token]] = []
     not_null: list[str] = []
-    for element in inner:
-        column = _not_null_element(element.tokens)
+    for element in split_top_level(tokens[open_at + 1 : close_at]):
+        column = _not_null_element(element)
         if column is None:
-            kept.append(element.tokens)
+            kept.append(element)
         else:
             not_null.append(column)
     if not not_null or not kept:

@@ -27,5 +27,5 @@ def parse(tokens: list[Token], sql: str) -> list[exp.Expr | None]:
 
 
 def render(node: exp.Expr) -> str:
-    """PostgreSQL text of ``node`` (no copy: the linter never reuses a tree)."""
-    return DIALECT.generate(node, copy=False)
+    """PostgreSQL text of ``node``, without comments (no copy: no tree is used twice)."""
+    return DIALECT.generate(node, copy=False, comments=False)

@@ -19,8 +19,15 @@ _OLD_CODE_GONE = ("contract", "rollback")
 
 
 def lint_sql(
-    text: str, path: str = "<sql>", settings: LintSettings | None = None, *, phase: str = ""
+    text: str,
+    path: str = "<sql>",
+    settings: LintSettings | None = None,
+    *,
+    phase: str = "",
+    one_query: bool = False,
 ) -> FileReport:
+    """``one_query``: the tool sends the whole text as one simple-protocol query, which
+    PostgreSQL runs as one implicit transaction when it holds two statements or more."""
     settings = settings or LintSettings()
     masked = mask_templates(text)
     split = split_sql(masked.text)
@@ -29,7 +36,7 @@ def lint_sql(
     if split.error:
         report.status, report.reason = "unparsed", split.error
     file_ignores: set[str] = set()
-    assume = settings.assume_in_transaction
+    assume = len(split.statements) > 1 if one_query else settings.assume_in_transaction
     for name, arg in split.file_directives:
         if name == "ec:ignore-file":
             file_ignores.update(r for r in (arg.split()[0] if arg else "ALL").split(",") if r)

@@ -21,7 +21,7 @@ from expandcontract.lint.columns import Source
 from expandcontract.lint.create_table import create_table_pieces
 from expandcontract.lint.dialect import parse, tokenize
 from expandcontract.lint.ir import K, Op
-from expandcontract.lint.tokens import Cursor, expand_commands
+from expandcontract.lint.tokens import Cursor, expand_commands, split_top_level
 
 # sqlglot turns "START TRANSACTION", "SAVEPOINT x" … into these without any warning.
 _MISPARSE = (exp.Command, exp.Alias, exp.Column, exp.Identifier, exp.Literal, exp.Paren)
@@ -46,15 +46,15 @@ def _alter_table_by_action(tokens: list[Token], text: str) -> tuple[list[Op], st
         return None
     count, table = header
     ops: list[Op] = []
-    for action in Cursor(tokens[count:]).split_actions():
-        node, _ = sqlglot_tree(tokens[:count] + action.tokens, text)
+    for action in split_top_level(tokens[count:]):
+        node, _ = sqlglot_tree(tokens[:count] + action, text)
         built = None
         if isinstance(node, exp.Alter) and len(node.args.get("actions") or []) == 1:
-            built = build_ops(node, Source(tokens[:count] + action.tokens, text))
+            built = build_ops(node, Source(tokens[:count] + action, text))
         if built and all(op.kind != K.UNKNOWN for op in built):
             ops.extend(built)
             continue
-        op, error = read_action(table, action)
+        op, error = read_action(table, Cursor(action))
         if error:
             return [Op(K.UNKNOWN, table, detail={"reason": error})], error
         ops.append(op)
@@ -67,11 +67,11 @@ def _at_actions(ops: list[Op], tokens: list[Token]) -> list[Op]:
     header = table_header(tokens)
     if header is None:
         return ops
-    actions = Cursor(tokens[header[0] :]).split_actions()
+    actions = split_top_level(tokens[header[0] :])
     if len(actions) < 2 or len(actions) != len(ops):
         return ops
     for op, action in list(zip(ops, actions, strict=True))[1:]:  # the first: the statement's
-        first = action.tokens[0]
+        first = action[0]
         if op.line is None and "\n" not in first.text:
             op.line, op.col = first.line, first.col - len(first.text) + 1
     return ops

@@ -18,6 +18,7 @@ from sqlglot.tokenizer_core import Token, TokenType
 from expandcontract.lint.dialect import tokenize
 
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_ATOMIC = re.compile(r"\batomic\b", re.IGNORECASE)  # BEGIN ATOMIC bodies: split with care
 _DIRECTIVE = re.compile(r"--\s*(ec:[a-z-]+)[ \t]*([^\n]*)")
 # `ec plan --format sql` section markers ("-- ==== contract ===="): the phase of what follows
 SECTIONS = ("expand", "backfill", "switch", "contract", "rollback")
@@ -92,8 +93,19 @@ def _section(gap: str) -> list[tuple[str, str]]:
     return [("ec:section", found[-1])] if found else []
 
 
-def _split_tokens(tokens: list[Token]) -> list[list[Token]]:
+def _split_tokens(tokens: list[Token], atomic_bodies: bool) -> list[list[Token]]:
     groups: list[list[Token]] = []
+    if not atomic_bodies:  # nearly every file: split at each ";"
+        begin = 0
+        semicolon = TokenType.SEMICOLON
+        for i, token in enumerate(tokens):
+            if token.token_type == semicolon:
+                if i > begin:
+                    groups.append(tokens[begin:i])
+                begin = i + 1
+        if begin < len(tokens):
+            groups.append(tokens[begin:])
+        return groups
     current: list[Token] = []
     atomic = 0  # nesting inside BEGIN ATOMIC … END (CASE … END nests too)
     for i, token in enumerate(tokens):
@@ -126,7 +138,8 @@ def split_sql(text: str) -> SplitResult:
         line, column = index.position(len(clean) - len(clean.lstrip()))
         whole = RawStatement(clean.strip(), 0, len(clean), line, column, [])
         return SplitResult([whole], _directives(clean), f"cannot tokenize: {exc}", index)
-    groups = [(g[0].start, g[-1].end + 1, g) for g in _split_tokens(tokens)]
+    atomic = _ATOMIC.search(clean) is not None
+    groups = [(g[0].start, g[-1].end + 1, g) for g in _split_tokens(tokens, atomic)]
     statements: list[RawStatement] = []
     file_directives: list[tuple[str, str]] = []
     prev_end = 0

@@ -96,18 +96,23 @@ class Cursor:
 
     def split_actions(self) -> list[Cursor]:
         """The rest split on top-level commas (ALTER TABLE a, b, c)."""
-        groups: list[list[Token]] = [[]]
-        depth = 0
-        for token in self.tokens[self.i :]:
-            if token.token_type == TokenType.L_PAREN:
-                depth += 1
-            elif token.token_type == TokenType.R_PAREN:
-                depth -= 1
-            elif token.token_type == TokenType.COMMA and depth == 0:
-                groups.append([])
-                continue
-            groups[-1].append(token)
-        return [Cursor(g) for g in groups if g]
+        return [Cursor(g) for g in split_top_level(self.tokens[self.i :])]
+
+
+def split_top_level(tokens: list[Token]) -> list[list[Token]]:
+    """``tokens`` split on top-level commas, tokens unchanged (what sqlglot may parse again)."""
+    groups: list[list[Token]] = [[]]
+    depth = 0
+    for token in tokens:
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif token.token_type == TokenType.COMMA and depth == 0:
+            groups.append([])
+            continue
+        groups[-1].append(token)
+    return [g for g in groups if g]
 
 
 def expand_commands(tokens: list[Token], text: str) -> list[Token]:

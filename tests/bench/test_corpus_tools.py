@@ -164,3 +164,34 @@ def test_manifest_pins_every_project() -> None:
     for p in projects:
         assert len(p.commit) == 40 and int(p.commit, 16) >= 0, p.name
         assert p.include and p.license, p.name
+
+
+@pytest.mark.parametrize(
+    ("rule", "sql", "transactional", "cls"),
+    [
+        ("renaming-object", "ALTER INDEX a RENAME TO b;\n", True, "design choice"),
+        ("renaming-object", "ALTER TABLE t RENAME CONSTRAINT a TO b;\n", True, "design choice"),
+        ("renaming-object", "ALTER TYPE mood RENAME TO feeling;\n", True, "ec miss"),
+        ("renaming-object", "ALTER TRIGGER a ON t RENAME TO b;\n", True, "design choice"),
+        ("ban-drop-constraint",
+         "ALTER TABLE t ADD CONSTRAINT k CHECK (a IS NOT NULL) NOT VALID;\n"
+         "ALTER TABLE t DROP CONSTRAINT k;\n", True, "ec right"),
+        ("ban-drop-constraint", "ALTER TABLE t DROP CONSTRAINT k;\n", True, "ec miss"),
+        ("identifier-too-long", "DROP INDEX " + "i" * 70 + ";\n", True, "design choice"),
+        ("identifier-too-long", "CREATE INDEX " + "i" * 70 + " ON t (a);\n", True, "ec miss"),
+        ("prefer-robust-stmts", "ALTER TABLE t ADD CONSTRAINT k CHECK (a > 0);\n", False,
+         "design choice"),
+        ("prefer-robust-stmts", "ALTER TABLE t DROP COLUMN a;\n", False, "ec miss"),
+        ("require-lock-timeout", "ALTER TABLE moves SET (fillfactor = 80);\n", False,
+         "design choice"),
+        ("ban-drop-function",
+         "DROP FUNCTION f(text);\n"
+         "CREATE FUNCTION f(text) RETURNS int AS 'SELECT 1' LANGUAGE sql;\n", True, "ec right"),
+        ("ban-drop-function", "DROP FUNCTION f(text);\n", True, "ec miss"),
+    ],
+)  # fmt: skip
+def test_decided_classes_are_narrow(rule: str, sql: str, transactional: bool, cls: str) -> None:
+    f = facts(sql, transactional=transactional)
+    v = lc.classify(rule, len(f.spans) - 1 if rule != "ban-drop-function" else 0, f, {},
+                    set(), {}, set())  # fmt: skip
+    assert v.cls == cls, v.reason

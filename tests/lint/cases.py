@@ -176,8 +176,12 @@ CASES: list[Case] = [
     ("committed", "BEGIN;\nALTER TABLE a ADD COLUMN b int;\nCOMMIT;", "uncommitted-transaction", False, {}),
     ("rolled back", "BEGIN;\nALTER TABLE a ADD COLUMN b int;\nROLLBACK;", "uncommitted-transaction", False, {}),
     ("robust cic", "CREATE INDEX CONCURRENTLY i ON users (a);", "prefer-robust-stmts", True, {}),
+    # a plain index outside a transaction: left behind if a later statement fails
+    ("robust plain index", "CREATE INDEX i ON users (a);", "prefer-robust-stmts", True, {}),
     ("robust cic guarded", "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON users (a);", "prefer-robust-stmts", False, {}),
     ("robust in tx", "CREATE TABLE t (a int);", "prefer-robust-stmts", False, {"tx": True}),
+    ("robust drop constraint", "ALTER TABLE users DROP CONSTRAINT k;", "prefer-robust-stmts", True, {}),
+    ("robust drop constraint guarded", "ALTER TABLE users DROP CONSTRAINT IF EXISTS k;", "prefer-robust-stmts", False, {}),
     # destructive
     ("drop column", "ALTER TABLE users DROP COLUMN legacy;", "ban-drop-column", True, {}),
     ("drop column in function body", "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN ALTER TABLE users DROP COLUMN x; END $$;", "ban-drop-column", True, {}),
@@ -221,6 +225,10 @@ CASES: list[Case] = [
     ("smallint field", "CREATE TABLE t (n smallint);", "prefer-bigint-over-smallint", True, {}),
     ("serial field", "CREATE TABLE t (id serial);", "prefer-identity", True, {}),
     ("varchar field", "CREATE TABLE t (n varchar(10));", "prefer-text-field", True, {}),
+    # no length limit: nothing to outgrow, nothing to prefer text over
+    ("varchar field unlimited", "CREATE TABLE t (n varchar);", "prefer-text-field", False, {}),
+    ("update of a system catalog", "BEGIN; ALTER TABLE users ADD COLUMN s text; UPDATE pg_index SET indisready = true WHERE indrelid = 1; COMMIT;", "backfill-in-ddl-transaction", False, {}),
+    ("update after ddl in tx", "BEGIN; ALTER TABLE users ADD COLUMN s text; UPDATE users SET s = 'x' WHERE id = 1; COMMIT;", "backfill-in-ddl-transaction", True, {}),
     ("timestamp field", "CREATE TABLE t (c timestamp);", "prefer-timestamptz", True, {}),
     ("timestamptz field", "CREATE TABLE t (c timestamptz);", "prefer-timestamptz", False, {}),
     ("long identifier", "CREATE TABLE " + "x" * 70 + " (a bigint);", "identifier-too-long", True, {}),

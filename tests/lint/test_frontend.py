@@ -197,3 +197,65 @@ def test_bit_varying_and_quoted_type_names() -> None:
 
 def test_role_level_alter_is_understood() -> None:
     assert [op.kind for op in ops("ALTER USER bob SET search_path = app")] == [K.HARMLESS]
+
+
+def test_pg18_not_null_constraints_next_to_a_primary_key() -> None:
+    """The statement is parsed again without the NOT NULL elements: its "PRIMARY KEY" (one
+    sqlglot token) must reach sqlglot as it came (lemmy writes exactly this)."""
+    sql = (
+        "CREATE TABLE person_ban (\n  person_id integer REFERENCES person (id) ON DELETE CASCADE,\n"
+        "  published_at timestamptz DEFAULT now(),\n"
+        "  CONSTRAINT ban_person_nn NOT NULL person_id,\n"
+        "  CONSTRAINT ban_published_nn NOT NULL published_at,\n  PRIMARY KEY (person_id)\n)"
+    )
+    (op,) = ops(sql)
+    assert op.kind == K.CREATE_TABLE
+    assert [(c.name, c.not_null) for c in op.columns] == [
+        ("person_id", True),
+        ("published_at", True),
+    ]
+    assert "syntax-error" not in rules(sql + ";")
+
+
+def test_mixed_alter_with_a_primary_key_action_keeps_it() -> None:
+    found = ops("ALTER TABLE t ADD PRIMARY KEY (id), VALIDATE CONSTRAINT k")
+    assert [op.kind for op in found] == [K.ADD_CONSTRAINT, K.VALIDATE_CONSTRAINT]
+    assert found[0].detail["type"] == "primary_key"
+
+
+def test_a_comment_after_a_default_does_not_make_it_volatile() -> None:
+    """lemmy writes `DEFAULT now() -- why` inside a multi-line ALTER: sqlglot keeps the
+    comment on the expression; volatility reads the function, not the comment."""
+    found = ops(
+        "ALTER TABLE t ADD COLUMN a timestamptz NOT NULL DEFAULT now() -- re-fetch\n,"
+        " ADD COLUMN b float8 DEFAULT random() -- jitter\n"
+    )
+    assert [(op.column.default, op.column.volatile_default) for op in found if op.column] == [
+        ("now()", False),
+        ("random()", True),
+    ]
+
+
+def test_constraint_names_inside_create_table_are_checked_for_length() -> None:
+    long = "c" * 64
+    sql = f"CREATE TABLE t (id bigint, a bigint, CONSTRAINT {long} FOREIGN KEY (a) REFERENCES b);"
+    assert messages(sql, "identifier-too-long") == [
+        f"identifier longer than 63 bytes is silently truncated: {long}"
+    ]
+
+
+def test_several_unique_constraints_in_one_alter_are_several_findings() -> None:
+    sql = "ALTER TABLE t ADD CONSTRAINT a_key UNIQUE (a), ADD CONSTRAINT b_key UNIQUE (b);"
+    found = messages(sql, "disallowed-unique-constraint")
+    assert len(found) == 2 and "a_key" in found[0] and "b_key" in found[1]
+
+
+def test_drop_policy_targets_its_table() -> None:
+    (op,) = ops("DROP POLICY IF EXISTS account_update ON app.account")
+    assert (op.kind, op.table, op.name, op.detail.get("on")) == (
+        K.DROP,
+        "app.account",
+        "account_update",
+        "yes",
+    )
+    assert "require-lock-timeout" in rules("DROP POLICY account_update ON account;")

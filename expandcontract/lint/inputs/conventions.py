@@ -156,6 +156,8 @@ def _entries(directory: str) -> frozenset[str]:
 
 def _sqitch_phase(path: PurePath, require_plan: bool) -> str | None:
     """The phase of a script under deploy/ revert/ verify/ of a Sqitch project, else None."""
+    if _SQITCH_DIRS.keys().isdisjoint(path.parts[:-1]):  # nearly every file: no such folder
+        return None
     for folder in path.parents:
         if folder.name in _SQITCH_DIRS and (
             not require_plan or "sqitch.plan" in _entries(str(folder.parent))

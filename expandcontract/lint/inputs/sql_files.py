@@ -34,12 +34,14 @@ def prepare(path: Path, text: str, tool: str = AUTO) -> SqlSource:
     return SqlSource(part.text, assume)
 
 
-def _lint(part: Part, path: str, settings: LintSettings, assume: bool | None) -> FileReport:
+def _lint(
+    part: Part, path: str, settings: LintSettings, assume: bool | None, *, one_query: bool = False
+) -> FileReport:
     from expandcontract.lint.engine import lint_sql
 
     if assume is not None and assume != settings.assume_in_transaction:
         settings = dataclasses.replace(settings, assume_in_transaction=assume)
-    return lint_sql(part.text, path, settings, phase=part.phase)
+    return lint_sql(part.text, path, settings, phase=part.phase, one_query=one_query)
 
 
 def _lint_part(part: Part, path: str, settings: LintSettings) -> FileReport:
@@ -48,15 +50,15 @@ def _lint_part(part: Part, path: str, settings: LintSettings) -> FileReport:
         return _lint(part, path, settings, None)
     if mode in (conv.PER_STATEMENT, conv.AS_WRITTEN):
         return _lint(part, path, settings, False)
-    if mode == conv.ONE_QUERY and conv.opens_own_transaction(part.text):
-        return _lint(part, path, settings, False)  # its own BEGIN/COMMIT: linted as written
+    if mode == conv.ONE_QUERY:
+        if conv.opens_own_transaction(part.text):
+            return _lint(part, path, settings, False)  # its own BEGIN/COMMIT: linted as written
+        # PostgreSQL runs a one-statement Query outside any transaction block
+        return _lint(part, path, settings, None, one_query=True)
     report = _lint(part, path, settings, True)
-    # PostgreSQL runs a one-statement Query outside any transaction block; Flyway runs a
-    # script of only non-transactional statements without one
-    alone = mode == conv.ONE_QUERY and report.statements <= 1
-    if alone or (
-        part.auto_non_transactional
-        and conv.flyway_auto_non_transactional(part.text, report.statements, settings.pg_version)
+    # Flyway runs a script of only non-transactional statements without a transaction
+    if part.auto_non_transactional and conv.flyway_auto_non_transactional(
+        part.text, report.statements, settings.pg_version
     ):
         return _lint(part, path, settings, False)
     return report

@@ -29,10 +29,15 @@ def canonical(column: ColumnSpec) -> PgType:
     return column.pgtype or from_text(column.type)
 
 
-def columns_of_type(op: Op, names: frozenset[str]) -> list[str]:
-    """ "name type-as-written" of each column ``op`` introduces whose canonical type (or, for
-    serials, the pseudo-type written) is in ``names``."""
-    return [f"{c.name} {c.type}" for c in _introduced(op) if canonical(c).name in names]
+def columns_of_type(op: Op, names: frozenset[str], *, with_modifiers: bool = False) -> list[str]:
+    """The "name type-as-written" of each column ``op`` introduces whose canonical type (or,
+    for serials, the pseudo-type written) is in ``names`` (and, ``with_modifiers``, has
+    some: varchar(20), not varchar)."""
+    return [
+        f"{c.name} {c.type}"
+        for c in _introduced(op)
+        if canonical(c).name in names and (canonical(c).modifiers or not with_modifiers)
+    ]
 
 
 def specs(op: Op) -> tuple[ColumnSpec, ...]:

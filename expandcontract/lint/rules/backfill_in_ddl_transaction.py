@@ -12,6 +12,8 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
         return None
     if ctx.is_new(op.table) or not ctx.in_transaction or not ctx.ddl_in_tx:
         return None
+    if (op.table or "").removeprefix("pg_catalog.").startswith("pg_"):
+        return None  # a system catalog (UPDATE pg_index …): catalog surgery, not a backfill
     return (
         f"data change on {op.table} in the same transaction as DDL: every row it touches and "
         "every DDL lock taken earlier stay locked until COMMIT"

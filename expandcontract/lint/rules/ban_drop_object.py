@@ -9,6 +9,8 @@ _OBJECTS = {
     "MATERIALIZED VIEW",
     "FUNCTION",
     "PROCEDURE",
+    "AGGREGATE",
+    "ROUTINE",
     "TYPE",
     "SEQUENCE",
     "DOMAIN",

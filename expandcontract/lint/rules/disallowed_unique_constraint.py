@@ -14,7 +14,8 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
         return f"ADD COLUMN {op.column.name} … UNIQUE builds a unique index while it {locks(op)}"
     if op.kind != K.ADD_CONSTRAINT or op.detail.get("type") != "unique" or op.using_index:
         return None
-    return f"ADD UNIQUE builds its index while it {locks(op)}"
+    named = f" {op.name}" if op.name else ""
+    return f"ADD CONSTRAINT{named} UNIQUE builds its index while it {locks(op)}"
 
 
 RULE = Rule(

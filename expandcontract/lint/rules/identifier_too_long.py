@@ -20,6 +20,8 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
     names = [n for n, _ in new_columns(op)]
     if op.kind in _NAMED:
         names += [op.name or "", (op.table or "").rsplit(".", 1)[-1]]
+    if op.detail.get("constraint_names"):  # CONSTRAINT … inside CREATE TABLE
+        names += op.detail["constraint_names"].split(",")
     long = [n for n in names if len(n.encode()) > 63]
     return f"identifier longer than 63 bytes is silently truncated: {long[0]}" if long else None
 

@@ -11,14 +11,13 @@ _NEEDS_GUARD = {
     K.DROP: "IF EXISTS",
     K.ADD_COLUMN: "IF NOT EXISTS",
     K.DROP_COLUMN: "IF EXISTS",
+    K.DROP_CONSTRAINT: "IF EXISTS",
 }
 
 
 def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
     guard = _NEEDS_GUARD.get(op.kind)
     if guard is None or op.if_exists or ctx.in_transaction or op.origin:
-        return None
-    if op.kind == K.CREATE_INDEX and not op.concurrently:
         return None
     return (
         f"{_what(op)} without {guard} outside a transaction: if the migration fails after it, "
@@ -32,6 +31,8 @@ def _what(op: Op) -> str:
         return f"ADD COLUMN {op.table}.{op.column.name}"
     if op.kind == K.DROP_COLUMN:
         return f"DROP COLUMN {op.table}.{op.name}"
+    if op.kind == K.DROP_CONSTRAINT:
+        return f"DROP CONSTRAINT {op.name} ON {op.table}"
     if op.kind in (K.CREATE_INDEX, K.DROP_INDEX):
         return f"{op.kind.replace('_', ' ').upper()} {op.name or ''}".rstrip()
     if op.kind == K.DROP:

@@ -9,7 +9,7 @@ _TYPES = frozenset({"character varying"})  # canonical names (pgtypes.py)
 
 
 def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
-    bad = columns_of_type(op, _TYPES)
+    bad = columns_of_type(op, _TYPES, with_modifiers=True)  # plain varchar has no limit
     return f"varchar(n) column: {', '.join(bad)}" if bad else None
 
 
