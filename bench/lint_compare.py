@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,15 +283,7 @@ def write_notes(path: Path, res: Result, table: list[str], root: Path) -> None:
         "## ec misses (squawk finding, no ec finding on the statement), by pattern",
         "",
     ]
-    by_rule: dict[str, list[tuple[str, list[str]]]] = collections.defaultdict(list)
-    for (reason, shape), rows in res.misses.items():
-        by_rule[reason].append((shape, rows))
-    for reason, groups in sorted(by_rule.items(), key=lambda kv: -sum(len(r) for _, r in kv[1])):
-        lines.append(f"### {reason} — {sum(len(r) for _, r in groups)}")
-        for shape, rows in sorted(groups, key=lambda g: -len(g[1]))[:8]:
-            lines.append(f"- **{shape or '(no statement)'}** x {len(rows)}")
-            lines += [f"  - {ex}" for ex in rows[:3]]
-        lines.append("")
+    lines += _by_pattern(res.misses, lambda reason: reason, groups=8, examples=3, cut=None)
     lines += [
         "## ec findings squawk does not give (sample for false positives)",
         "",
@@ -298,17 +291,32 @@ def write_notes(path: Path, res: Result, table: list[str], root: Path) -> None:
         "beyond squawk by design but still worth a look for noise.",
         "",
     ]
-    per_rule: dict[str, list[tuple[str, list[str]]]] = collections.defaultdict(list)
-    for (rule, shape), rows in res.extras.items():
-        per_rule[rule].append((shape, rows))
-    for rule, groups in sorted(per_rule.items(), key=lambda kv: -sum(len(r) for _, r in kv[1])):
-        total = sum(len(r) for _, r in groups)
-        lines.append(f"### {rule} ({res.extra_kind[rule]}) — {total}")
-        for shape, rows in sorted(groups, key=lambda g: -len(g[1]))[:5]:
-            lines.append(f"- **{shape or '(no statement)'}** x {len(rows)}")
-            lines += [f"  - {ex[:300]}" for ex in rows[:2]]
-        lines.append("")
+    lines += _by_pattern(
+        res.extras, lambda rule: f"{rule} ({res.extra_kind[rule]})", groups=5, examples=2, cut=300
+    )
     path.write_text("\n".join(lines) + "\n")
+
+
+def _by_pattern(
+    found: dict[tuple[str, str], list[str]],
+    title: Callable[[str], str],
+    *,
+    groups: int,
+    examples: int,
+    cut: int | None,
+) -> list[str]:
+    """Markdown: one section per key (most rows first), its statement shapes and examples."""
+    by_key: dict[str, list[tuple[str, list[str]]]] = collections.defaultdict(list)
+    for (key, shape), rows in found.items():
+        by_key[key].append((shape, rows))
+    lines: list[str] = []
+    for key, shapes in sorted(by_key.items(), key=lambda kv: -sum(len(r) for _, r in kv[1])):
+        lines.append(f"### {title(key)} — {sum(len(r) for _, r in shapes)}")
+        for shape, rows in sorted(shapes, key=lambda g: -len(g[1]))[:groups]:
+            lines.append(f"- **{shape or '(no statement)'}** x {len(rows)}")
+            lines += [f"  - {ex[:cut] if cut else ex}" for ex in rows[:examples]]
+        lines.append("")
+    return lines
 
 
 def main() -> int:

@@ -17,6 +17,7 @@ from expandcontract.lint.findings import FileReport
 from expandcontract.lint.inputs.alembic_lint import STATIC_NOTE, lint_alembic
 from expandcontract.lint.inputs.alembic_project import execution, render
 from expandcontract.lint.settings import LintSettings
+from tests.lint.test_alembic_revisions import write_project as project
 
 HEADER = (
     "from alembic import op\n"
@@ -38,18 +39,6 @@ def source(rev: str, up: str, down: str | None = None, *, base: str | None = Non
         text += "\n\ndef downgrade():\n" + textwrap.indent(textwrap.dedent(down).strip(), "    ")
         text += "\n"
     return text
-
-
-def project(root: Path, files: dict[str, str], ini_extra: str = "") -> Path:
-    (root / "alembic" / "versions").mkdir(parents=True)
-    (root / "alembic.ini").write_text(
-        f"[alembic]\nscript_location = %(here)s/alembic\n{ini_extra}"
-        "sqlalchemy.url = postgresql://localhost/never_connected\n"
-    )
-    (root / "alembic" / "env.py").write_text("raise AssertionError('env.py must not run')\n")
-    for name, text in files.items():
-        (root / "alembic" / "versions" / name).write_text(text)
-    return root
 
 
 def one(root: Path, up: str, down: str | None = None, **kw: str) -> FileReport:
