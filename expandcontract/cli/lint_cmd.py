@@ -107,10 +107,11 @@ def lint_options(fn: F) -> F:
     "flyway, sqitch, rails, dbmate, goose, plain, …; default: detect per file).",
 )
 @click.option(
-    "--alembic-execute/--no-alembic-execute",
+    "--alembic-execute",
+    is_flag=True,
     default=None,
     help="Import Alembic revisions and run their upgrade()/downgrade() offline to lint them "
-    "(runs the files' code; default: read them statically unless ec.lint_execute is set).",
+    "(runs the files' code; default: read them statically, nothing of them runs).",
 )
 @click.option("--list-rules", is_flag=True, help="List the rules and exit.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write .ec_cache/lint.")

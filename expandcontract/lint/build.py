@@ -149,6 +149,9 @@ def _alter(node: exp.Alter, source: Source | None) -> list[Op]:
     kind = str(node.args.get("kind") or "").upper()
     target = ident(node.this)
     actions = node.args.get("actions") or []
+    options = [o for o in node.args.get("options") or [] if not isinstance(o, exp.ToTableProperty)]
+    if kind == "TABLE" and options:  # sqlglot parked words it could not place ("… SET DEFAULT 1")
+        return [Op(K.UNKNOWN, target, detail={"reason": "ALTER TABLE words sqlglot did not place"})]
     if kind != "TABLE":
         if len(actions) == 1 and isinstance(actions[0], exp.AlterRename):
             return [Op(K.RENAME_OBJECT, target, ident(actions[0].this), detail={"object": kind})]

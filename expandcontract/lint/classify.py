@@ -153,10 +153,15 @@ def _create_other(cur: Cursor) -> list[Op]:
     cur.accept("OR", "REPLACE")
     unique = cur.accept("UNIQUE")
     if cur.accept("INDEX"):
+        cur.skip_placeholders()  # {{ if … }}concurrently{{ end }}: a template decides
         concurrently = cur.accept("CONCURRENTLY")
+        cur.skip_placeholders()
         exists = cur.accept("IF", "NOT", "EXISTS")
+        if cur.peek() == "IF":  # CREATE INDEX IF EXISTS …: not PostgreSQL
+            return [_syntax_error(cur)]
         name = "" if cur.peek() == "ON" else cur.name()
-        cur.accept("ON")
+        if not cur.accept("ON"):
+            return [_syntax_error(cur)]
         only = cur.accept("ONLY")
         return [
             Op(
@@ -244,15 +249,77 @@ def _drop_other(cur: Cursor) -> list[Op]:
         obj = "MATERIALIZED VIEW"
     if obj == "INDEX":
         return _drop_index(cur)
+    for second in _TWO_WORD_OBJECTS.get(obj, ()):
+        if cur.accept(*second.split()):
+            obj = f"{obj} {second}"
+            break
+    if obj not in _STRICT_DROPS:  # forms not read word for word (USER MAPPING FOR …, CAST …)
+        exists = cur.accept("IF", "EXISTS")
+        name = cur.name()
+        cascade = "CASCADE" in cur.rest_words()
+        return [Op(K.DROP, name, name, if_exists=exists, cascade=cascade, detail={"object": obj})]
     exists = cur.accept("IF", "EXISTS")
-    name = cur.name()
-    cascade = "CASCADE" in cur.rest_words()
-    if obj in ("POLICY", "RULE", "TRIGGER") and cur.accept("ON"):
+    if obj in ("POLICY", "RULE", "TRIGGER"):
+        name = cur.name()
+        if not cur.accept("ON"):
+            return [_syntax_error(cur)]
         # the op targets the table (whose lock it takes: ACCESS EXCLUSIVE); the name is its name
         table = cur.name()
+        cascade = _drop_behaviour(cur)
         detail = {"object": obj, "on": "yes"}
-        return [Op(K.DROP, table, name, if_exists=exists, cascade=cascade, detail=detail)]
-    return [Op(K.DROP, name, name, if_exists=exists, cascade=cascade, detail={"object": obj})]
+        ops = [Op(K.DROP, table, name, if_exists=exists, cascade=cascade, detail=detail)]
+        return ops if cur.done and name and table else [_syntax_error(cur)]
+    # DROP obj [IF EXISTS] name [(argument types)] [, …] [CASCADE | RESTRICT], exactly
+    names = []
+    while True:
+        names.append(cur.name())
+        if cur.peek() == "(" and obj in _ROUTINES:
+            cur.skip_parens()
+        if not cur.accept(","):
+            break
+    cascade = _drop_behaviour(cur)
+    if obj == "DATABASE":  # DROP DATABASE d [WITH] (FORCE)
+        cur.accept("WITH")
+        if cur.peek() == "(":
+            cur.skip_parens()
+    if not cur.done or not all(names):
+        return [_syntax_error(cur)]
+    detail = {"object": obj}
+    return [Op(K.DROP, n, n, if_exists=exists, cascade=cascade, detail=dict(detail)) for n in names]
+
+
+_ROUTINES = ("FUNCTION", "PROCEDURE", "AGGREGATE", "ROUTINE")
+_TWO_WORD_OBJECTS = {
+    "EVENT": ("TRIGGER",),
+    "USER": ("MAPPING",),
+    "OPERATOR": ("CLASS", "FAMILY"),
+    "FOREIGN": ("TABLE", "DATA WRAPPER"),
+    "ACCESS": ("METHOD",),
+    "TEXT": ("SEARCH CONFIGURATION", "SEARCH DICTIONARY", "SEARCH PARSER", "SEARCH TEMPLATE"),
+}
+# DROP forms read word for word: name [, name …] [CASCADE | RESTRICT] (routines with their
+# argument types, DATABASE with WITH (FORCE)); any other word is a syntax error
+_STRICT_DROPS = frozenset(
+    {
+        "TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "TYPE", "DOMAIN", "SCHEMA",
+        "EXTENSION", "COLLATION", "CONVERSION", "EVENT TRIGGER", "FOREIGN TABLE",
+        "ROLE", "USER", "GROUP", "DATABASE", "SERVER", "PUBLICATION", "STATISTICS",
+        "POLICY", "RULE", "TRIGGER", *_ROUTINES,
+    }
+)  # fmt: skip
+
+
+def _drop_behaviour(cur: Cursor) -> bool:
+    """Consume a trailing CASCADE / RESTRICT; True for CASCADE."""
+    if cur.accept("CASCADE"):
+        return True
+    cur.accept("RESTRICT")
+    return False
+
+
+def _syntax_error(cur: Cursor) -> Op:
+    near = cur.tokens[cur.i].text if not cur.done else "end of statement"
+    return Op(K.UNKNOWN, detail={"syntax_error": f"syntax error at or near {near!r}"})
 
 
 def _set(cur: Cursor) -> list[Op]:

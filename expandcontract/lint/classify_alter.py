@@ -58,6 +58,10 @@ def _alter_column(table: str, cur: Cursor) -> Op:
     column = ColumnSpec(cur.name())
     if cur.accept("TYPE") or cur.accept("SET", "DATA", "TYPE"):
         words = cur.rest_words()
+        if any(w in _ACTION_WORDS for w in words):  # "TYPE bigint ALTER COLUMN b …": no comma
+            return Op(K.ALTER_TYPE, table, column=column, detail={"syntax_error": (
+                f"syntax error at or near {next(w for w in words if w in _ACTION_WORDS)!r} "
+                "(missing comma?)")})  # fmt: skip
         end = next((i for i, w in enumerate(words) if w in ("USING", "COLLATE")), len(words))
         written = " ".join(t.text for t in cur.tokens[cur.i : cur.i + end])
         column = ColumnSpec(column.name, type=written, pgtype=from_text(written))
@@ -167,11 +171,17 @@ _EXACT = {
     K.DROP_DEFAULT,
 }
 _TRAILING = ("CASCADE", "RESTRICT")
+# words that start an ALTER TABLE action: never inside a type or a USING expression's top level
+_ACTION_WORDS = frozenset(
+    {"ALTER", "ADD", "DROP", "RENAME", "VALIDATE", "OWNER", "ATTACH", "DETACH"}
+)
 
 
 def read_action(table: str, cur: Cursor) -> tuple[Op, str | None]:
     """One ``ALTER TABLE`` action and, when words follow a complete action, the syntax error."""
     op = _action(table, cur)
+    if "syntax_error" in op.detail:
+        return op, op.detail.pop("syntax_error")
     if op.kind in _EXACT:
         if cur.peek() in _TRAILING:
             op.cascade = cur.peek() == "CASCADE"

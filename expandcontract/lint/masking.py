@@ -9,7 +9,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\$\{[^}\n]*\}", re.DOTALL)
+# {{ go template }}, ${shell}, and psql variables (:name, :'name', :"name"; not a :: cast)
+_PLACEHOLDER = re.compile(
+    r"\{\{.*?\}\}|\$\{[^}\n]*\}|(?<![:\w\]\)]):(?:'\w+'|\"\w+\"|[A-Za-z_]\w*)(?![:(])",
+    re.DOTALL,
+)
+
+
+def is_placeholder(word: str) -> bool:
+    """A name ``mask_templates`` made (``_tpl3___…``, or underscores for a short one)."""
+    return word.startswith("_tpl") or (len(word) > 1 and not word.strip("_"))
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,7 @@ class Masked:
 
 
 def mask_templates(text: str) -> Masked:
-    if "{{" not in text and "${" not in text:
+    if "{{" not in text and "${" not in text and ":" not in text:
         return Masked(text)
     originals: dict[str, str] = {}
     names: dict[str, str] = {}  # one name per distinct placeholder: {{ .NS }}.t is one table

@@ -83,11 +83,45 @@ def parse_ops(tokens: list[Token], text: str) -> tuple[list[Op], str | None]:
     return _at_actions(ops, tokens) if error is None and len(ops) > 1 else ops, error
 
 
+def _top_level_items(tokens: list[Token]) -> int:
+    """1 + the commas outside parentheses: how many objects a DROP names."""
+    depth, commas = 0, 0
+    for token in tokens:
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif token.token_type == TokenType.COMMA and depth == 0:
+            commas += 1
+    return commas + 1
+
+
+def _empty_action(tokens: list[Token]) -> str | None:
+    """The syntax error of an ALTER TABLE with an empty action (``a, , b`` or ``a,``), which
+    sqlglot lets through."""
+    header = table_header(tokens)
+    if header is None:
+        return None
+    depth, previous = 0, None
+    for token in tokens[header[0] :]:
+        kind = token.token_type
+        if kind == TokenType.COMMA and depth == 0 and previous in (None, TokenType.COMMA):
+            return "syntax error at or near ','"
+        depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+        previous = kind
+    return "syntax error at end of statement" if previous == TokenType.COMMA else None
+
+
 def _parse_ops(tokens: list[Token], text: str) -> tuple[list[Op], str | None]:
+    empty = _empty_action(tokens)
+    if empty is not None:
+        return [Op(K.UNKNOWN, detail={"reason": empty})], empty
     node, error = sqlglot_tree(tokens, text)
     ops = None
     if node is not None and not isinstance(node, _MISPARSE):
         ops = build_ops(node, Source(tokens, text))
+        if isinstance(node, exp.Drop) and ops and len(ops) != _top_level_items(tokens):
+            ops = None  # sqlglot kept fewer objects than the statement names (DROP SCHEMA a, b)
         if ops is not None and all(op.kind != K.UNKNOWN for op in ops):
             return ops, None
     by_action = _alter_table_by_action(tokens, text)

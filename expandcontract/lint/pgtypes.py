@@ -86,13 +86,43 @@ def from_sqlglot(node: exp.Expr | None) -> PgType | None:
     name = _CANONICAL.get(member)
     if name is None:
         if member == "USERDEFINED":
-            name = _user_type_name(render(node).split("(")[0])
-        else:
-            name = str(getattr(node.this, "value", node.this)).lower()
+            return _user_type(_user_type_name(render(node).split("(")[0]))
+        name = str(getattr(node.this, "value", node.this)).lower()
     modifiers = tuple(
         render(e).lower() for e in node.expressions if not isinstance(e, exp.DataType)
     )
+    if name in ("real", "double precision") and modifiers:
+        # float(p): PostgreSQL picks real for p <= 24, double precision above; no modifier
+        digits = modifiers[0]
+        name = "real" if digits.isdigit() and int(digits) <= 24 else "double precision"
+        modifiers = ()
     return PgType(name, modifiers)
+
+
+# PostgreSQL's own spellings sqlglot reads as user-defined types.
+_ALIASES = {"serial2": "smallserial", "serial4": "serial", "serial8": "bigserial"}
+
+
+def _user_type(name: str) -> PgType:
+    """A name sqlglot did not map: a built-in written schema-qualified (pg_catalog.int4) or
+    quoted ("timestamp"), one of PostgreSQL's aliases (serial8), or a real user type."""
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+
+    from expandcontract.lint.dialect import DIALECT
+
+    bare = name.removeprefix("pg_catalog.")
+    bare = _ALIASES.get(bare, bare)
+    if not bare.replace("_", "").isalnum() or bare != bare.lower():
+        return PgType(name)  # qualified by another schema, or a mixed-case (quoted) name
+    try:
+        node = exp.DataType.build(bare, dialect=DIALECT)
+    except (ParseError, TokenError, ValueError):
+        return PgType(bare if bare in _ALIASES.values() else name)
+    member = getattr(node.this, "name", "")
+    if member in ("USERDEFINED", "ARRAY"):
+        return PgType(bare if bare in _ALIASES.values() else name)
+    return from_sqlglot(node) or PgType(name)
 
 
 _BIT_VARYING = re.compile(r"(?:bit\s+varying|varbit)\s*(?:\(\s*(\d+)\s*\))?\s*(\[\])?", re.I)
@@ -116,6 +146,8 @@ def from_text(text: str) -> PgType:
     from expandcontract.lint.dialect import DIALECT
 
     written = " ".join(text.split())
+    if written.lower().startswith("pg_catalog.") or written.lower() in _ALIASES:
+        return _user_type(written.lower())
     varying = _BIT_VARYING.fullmatch(written)
     if varying:  # sqlglot reads "bit varying(n)" as plain bit and does not know varbit
         return PgType("bit varying", (varying[1],) if varying[1] else (), bool(varying[2]))

@@ -57,6 +57,13 @@ class Cursor:
     def skip(self, count: int = 1) -> None:
         self.i += count
 
+    def skip_placeholders(self) -> None:
+        """Skip masked template placeholders standing where a keyword may be."""
+        from expandcontract.lint.masking import is_placeholder
+
+        while not self.done and is_placeholder(self.tokens[self.i].text):
+            self.i += 1
+
     def skip_parens(self) -> None:
         """Skip a balanced ``( … )`` group starting here."""
         depth = 0

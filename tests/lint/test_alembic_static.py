@@ -92,20 +92,17 @@ def test_alembic_execute_imports_and_runs_the_revision(tmp_path: Path) -> None:
     assert not revision.static
 
 
-def test_the_project_setting_opts_in_and_the_flag_overrides_it(tmp_path: Path) -> None:
+def test_the_linted_project_cannot_opt_in_to_running_its_code(tmp_path: Path) -> None:
+    """A pull request can change alembic.ini or pyproject.toml: neither turns execution on;
+    only the person running ec can (--alembic-execute)."""
     marker = tmp_path / "marker"
     root = project(tmp_path / "p", {"r1.py": hostile(marker)}, "ec.lint_execute = true\n")
+    (root / "pyproject.toml").write_text("[tool.alembic.ec]\nlint_execute = true\n")
     path = root / "alembic" / "versions" / "r1.py"
-    CliRunner().invoke(cli, ["lint", "--no-cache", "--no-alembic-execute", str(path)])
-    assert not list(tmp_path.glob("marker*"))
-    CliRunner().invoke(cli, ["lint", "--no-cache", str(path)])
-    assert (tmp_path / "marker.module").exists()
-
-
-def test_a_bad_project_setting_is_a_config_error(tmp_path: Path) -> None:
-    root = project(tmp_path, {"r1.py": source("r1", "pass")}, "ec.lint_execute = maybe\n")
-    with pytest.raises(ConfigError, match=r"ec\.lint_execute must be true or false"):
-        render(root)
+    result = CliRunner().invoke(cli, ["lint", "--no-cache", str(path)])
+    assert not list(tmp_path.glob("marker*")), result.output
+    [revision] = render(root)
+    assert revision.static
 
 
 def test_a_history_that_is_not_literal_cannot_be_read_statically(tmp_path: Path) -> None:
@@ -351,16 +348,54 @@ def test_ec_lint_text_output_of_a_static_revision(tmp_path: Path) -> None:
     ), result.output
 
 
-def test_the_pyproject_setting_opts_in_too(tmp_path: Path) -> None:
-    (tmp_path / "alembic" / "versions").mkdir(parents=True)
-    (tmp_path / "alembic" / "env.py").write_text("raise AssertionError('env.py must not run')\n")
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.alembic]\nscript_location = "%(here)s/alembic"\n\n[tool.alembic.ec]\n'
-        "lint_execute = true\n"
+# ---- code that runs is never skipped silently (review of issue 12) --------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("class _H:\n    op.drop_table('users')", "definition that runs code"),
+        ("def _f(x=op.drop_column('orders', 'total')):\n    pass", "definition that runs code"),
+        ("del [op.drop_table('audit')][0]", "del statement"),
+        ("import helpers_that_run_sql", "importing a module runs its code"),
+        ("raise RuntimeError(op.drop_table('payments'))", "raise with a computed value"),
+    ],
+)
+def test_statements_that_run_code_are_reported_not_skipped(
+    tmp_path: Path, body: str, reason: str
+) -> None:
+    report = one(tmp_path, body)
+    unread = [f for f in report.findings if f.rule == "unanalysed-statement"]
+    assert [f.line for f in unread] == [10] and reason in unread[0].message
+
+
+def test_a_decorated_upgrade_is_not_read_as_written(tmp_path: Path) -> None:
+    text = source("r1", "op.add_column('t', sa.Column('a', sa.Text()))").replace(
+        "def upgrade():", "@wrap\ndef upgrade():"
     )
-    (tmp_path / "alembic" / "versions" / "r1.py").write_text(source("r1", "pass"))
-    [revision] = render(tmp_path)
-    assert not revision.static
-    with execution(False):
-        [revision] = render(tmp_path)
-    assert revision.static
+    text = "def wrap(f):\n    return lambda: op.drop_table('accounts')\n" + text
+    root = project(tmp_path, {"r1.py": text})
+    [report] = lint_alembic(str(root / "alembic" / "versions" / "r1.py"), LintSettings())
+    assert [f.rule for f in report.findings] == ["unanalysed-statement"]
+    assert "decorated upgrade()" in report.findings[0].message
+
+
+def test_a_module_level_rebinding_inside_if_hides_op(tmp_path: Path) -> None:
+    text = source("r1", "op.drop_column('users', 'legacy')", prelude="")
+    text = text.replace(
+        "import sqlalchemy as sa\n", "import sqlalchemy as sa\nif True:\n    import evil as op\n"
+    )
+    root = project(tmp_path, {"r1.py": text})
+    [report] = lint_alembic(str(root / "alembic" / "versions" / "r1.py"), LintSettings())
+    assert "ban-drop-column" not in {f.rule for f in report.findings}
+    assert "unanalysed-statement" in {f.rule for f in report.findings}
+
+
+@pytest.mark.parametrize("given", ["/etc/passwd", "../../../../etc/passwd", "/dev/zero"])
+def test_static_expand_contract_reads_no_file_outside_the_revision_folder(
+    tmp_path: Path, given: str
+) -> None:
+    report = one(tmp_path, f"op.expand_contract({given!r})")
+    assert [f.rule for f in report.findings] == ["unanalysed-statement"]
+    assert "inside the revision's folder only" in report.findings[0].message
+    assert "root:" not in " ".join(f.message for f in report.findings)

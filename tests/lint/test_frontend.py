@@ -259,3 +259,85 @@ def test_drop_policy_targets_its_table() -> None:
         "yes",
     )
     assert "require-lock-timeout" in rules("DROP POLICY account_update ON account;")
+
+
+@pytest.mark.parametrize(
+    ("sql", "names"),
+    [
+        ("DROP SCHEMA a, b CASCADE", ["a", "b"]),
+        ("DROP TYPE a, b", ["a", "b"]),
+        ("DROP SEQUENCE IF EXISTS a, b", ["a", "b"]),
+        ("DROP FUNCTION f(int), g(text) CASCADE", ["f", "g"]),
+        ("DROP TABLE a, b", ["a", "b"]),
+    ],
+)
+def test_every_object_of_a_multi_object_drop_is_an_op(sql: str, names: list[str]) -> None:
+    assert [op.name for op in ops(sql)] == names
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER TABLE t ALTER COLUMN a TYPE bigint ALTER COLUMN b TYPE bigint;",
+        "ALTER TABLE t ALTER COLUMN a SET NOT NULL SET DEFAULT 1;",
+        "ALTER TABLE t ADD COLUMN a bigint, , DROP COLUMN b;",
+        "ALTER TABLE t ADD COLUMN a bigint,;",
+        "DROP TABLE IF NOT EXISTS t;",
+        "DROP TABLE t u;",
+        "DROP TYPE a b;",
+        "DROP POLICY p;",
+        "CREATE INDEX CONCURRENTLY IF EXISTS i ON t (a);",
+    ],
+)
+def test_more_invalid_sql_is_a_syntax_error(sql: str) -> None:
+    assert [f.rule for f in lint_sql(sql).findings] == ["syntax-error"]
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("serial8", PgType("bigserial")),
+        ("serial4", PgType("serial")),
+        ("serial2", PgType("smallserial")),
+        ("pg_catalog.int4", PgType("integer")),
+        ("pg_catalog.timestamp", PgType("timestamp without time zone")),
+        ("float(10)", PgType("real")),
+        ("float(25)", PgType("double precision")),
+        ("mood", PgType("mood")),
+    ],
+)
+def test_postgres_aliases_and_qualified_builtins_are_canonical(
+    written: str, canonical: PgType
+) -> None:
+    assert from_text(written) == canonical
+    (op,) = ops(f"ALTER TABLE t ADD COLUMN c {written}")
+    assert op.column is not None and op.column.pgtype == canonical
+
+
+def test_serial8_add_column_is_an_identity_fill() -> None:
+    assert "add-column-serial" in rules("ALTER TABLE x ADD COLUMN a serial8;")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DROP ROLE IF EXISTS :role_name;",  # a psql variable: masked like a template
+        "CREATE ROLE :role_name LOGIN PASSWORD :'role_password';",
+        "DROP DATABASE grafana WITH (FORCE);",
+        "DROP EVENT TRIGGER IF EXISTS api_restart;",
+        "DROP FOREIGN TABLE IF EXISTS remote_users;",
+        "DROP USER MAPPING IF EXISTS FOR app SERVER remote;",
+        "create index {{ if not .Transactional }}concurrently{{end}} t_seq"
+        ' on "{{.Schema}}".t (id);',
+        'SELECT \'{"a":"b"}\'::jsonb, x::int, a[1:n] FROM t;',
+    ],
+)
+def test_valid_forms_around_the_strict_readers_stay_valid(sql: str) -> None:
+    report = lint_sql(sql)
+    assert report.status == "ok", report.reason
+    assert not {"syntax-error", "unanalysed-statement"} & {f.rule for f in report.findings}
+
+
+def test_psql_variables_are_shown_as_written() -> None:
+    found = messages("DROP TABLE :target;", "ban-drop-table")
+    assert found and ":target" in found[0]

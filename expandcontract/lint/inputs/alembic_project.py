@@ -6,9 +6,9 @@ By default no code of the project runs: the history is built from each revision 
 literal ``revision``/``down_revision``/... (alembic_static.py) and its ``op.*`` calls are
 rendered by Alembic from statically evaluated arguments (alembic_offline.py). CI lints pull
 requests from forks; importing their revision files would run their code. Importing and
-running ``upgrade()``/``downgrade()`` (what ``alembic upgrade --sql`` does) is an opt-in:
-``ec lint --alembic-execute``, or ``ec.lint_execute = true`` in the project's Alembic
-configuration."""
+running ``upgrade()``/``downgrade()`` (what ``alembic upgrade --sql`` does) is an opt-in of
+the person running ec (``ec lint --alembic-execute``, ``execute=True``), never a setting of the
+repository being linted: a pull request could change that."""
 
 from __future__ import annotations
 
@@ -30,13 +30,11 @@ if TYPE_CHECKING:
 
 EXPAND, CONTRACT = "expand", "contract"
 _PHASES = (EXPAND, CONTRACT)
-EXECUTE_OPTION = "ec.lint_execute"
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0", "")
 # the files Alembic loads from a version location (alembic.script.base)
 _REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")
 _LEGACY_REVISION = re.compile(r"([a-f0-9]+)\.py$")
 
-# `ec lint --alembic-execute` / `--no-alembic-execute` for this process (forked workers inherit
+# `ec lint --alembic-execute` for this process (forked workers inherit
 # it); None: each project's own setting decides
 _execute_override: bool | None = None
 
@@ -294,28 +292,10 @@ def _static(scripts: ScriptDirectory) -> list[_Revision]:
 
 
 def execute_setting(path: Path) -> bool:
-    """Whether revisions of the project at ``path`` are imported and run: the process-wide
-    choice (``ec lint --alembic-execute``) else ``ec.lint_execute`` of the project's config."""
-    if _execute_override is not None:
-        return _execute_override
-    config = _config(path)
-    if config is None:
-        return False
-    value: Any = config.get_alembic_option(EXECUTE_OPTION)
-    if value is None:  # [tool.alembic.ec] lint_execute = true
-        table = getattr(config, "toml_alembic_config", None) or {}
-        nested = table.get("ec") if isinstance(table, dict) else None
-        value = nested.get("lint_execute") if isinstance(nested, dict) else None
-    text = "" if value is None else str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(
-        f"{EXECUTE_OPTION} must be true or false, got {value!r}",
-        "write `ec.lint_execute = true` in [alembic] of alembic.ini to let ec lint import "
-        "and run the revisions",
-    )
+    """Whether revisions are imported and run: only when the person running ec asked for it
+    (``ec lint --alembic-execute``). The linted project's own files cannot turn it on: CI lints
+    pull requests, and a pull request can change any file of the project."""
+    return bool(_execute_override)
 
 
 def render(

@@ -147,9 +147,54 @@ def read(path: Path) -> StaticRevision:
     # functions see the module's names as they are once the module has run
     for name, function in functions.items():
         local = dict(out.names)
-        out.functions[name] = tuple(_steps(function.body, local, frozenset()))
+        if function.decorator_list:  # the decorator runs, and may replace the function
+            why = f"a decorated {name}(): its decorator runs code and may replace what runs"
+            out.functions[name] = (Unread(function.lineno, why),)
+        else:
+            steps = _steps(function.body, local, frozenset())
+            out.functions[name] = tuple(_confined(steps, path))
         out.local_names[name] = local
     return out
+
+
+_MIGRATION_FILE_OPS = ("expand_contract", "expand_contract_complete", "expand_contract_rollback")
+
+
+def _confined(steps: list[Step], revision: Path) -> list[Step]:
+    """``op.expand_contract("file.yaml")`` makes ec read that file: statically, only a file
+    inside the revision's own folder tree (no absolute path, no ``..`` out, no symlink out),
+    so a linted revision cannot make ec read /etc/passwd or /dev/zero."""
+    out: list[Step] = []
+    for step in steps:
+        if isinstance(step, Block):
+            out.append(Block(step.line, step.kind, tuple(_confined(list(step.steps), revision)),
+                             step.node))  # fmt: skip
+            continue
+        if isinstance(step, OpCall) and step.name in _MIGRATION_FILE_OPS:
+            given = [a for a in step.node.args[:1]] + [
+                k.value for k in step.node.keywords if k.arg == "operations"
+            ]
+            literal = [g.value for g in given if isinstance(g, ast.Constant)]
+            if literal and isinstance(literal[0], str) and not _inside(literal[0], revision):
+                out.append(
+                    Unread(
+                        step.line,
+                        f"op.{step.name}({literal[0]!r}): statically, ec "
+                        "reads migration files inside the revision's folder only",
+                    )
+                )
+                continue
+        out.append(step)
+    return out
+
+
+def _inside(given: str, revision: Path) -> bool:
+    folder = revision.resolve().parent
+    target = Path(given)
+    if target.is_absolute():
+        return False
+    resolved = (folder / target).resolve()
+    return resolved.is_relative_to(folder) and (not resolved.exists() or resolved.is_file())
 
 
 def _assigned(node: ast.stmt) -> str | None:
@@ -163,6 +208,21 @@ def _assigned(node: ast.stmt) -> str | None:
 
 
 def _bound_names(node: ast.stmt) -> set[str]:
+    if isinstance(node, ast.If | ast.Try | ast.TryStar | ast.With | ast.For | ast.While):
+        # `if …: import evil as op` rebinds op as surely as a top-level import does
+        found = {
+            n.id
+            for n in ast.walk(node)
+            if isinstance(n, ast.Name | ast.Starred)
+            and isinstance(getattr(n, "ctx", None), ast.Store)
+            and isinstance(n, ast.Name)
+        }
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Import | ast.ImportFrom):
+                found |= {(a.asname or a.name).split(".")[0] for a in inner.names}
+            elif isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                found.add(inner.name)
+        return found
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         return {node.name}
     targets: list[ast.expr] = []
@@ -179,18 +239,21 @@ def _bound_names(node: ast.stmt) -> set[str]:
 def _steps(body: list[ast.stmt], names: dict[str, Any], batch: frozenset[str]) -> list[Step]:
     steps: list[Step] = []
     for stmt in body:
-        if isinstance(stmt, ast.Pass | ast.Global | ast.Nonlocal | ast.Delete):
+        if isinstance(stmt, ast.Pass | ast.Global | ast.Nonlocal):
             continue
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
             continue  # a docstring or `...`
+        if isinstance(stmt, ast.Delete) and not _has_call(stmt):
+            continue
         if isinstance(stmt, ast.Import | ast.ImportFrom):
-            bind_import(stmt, names)
+            if not _whitelisted_import(stmt, names):
+                steps.append(Unread(stmt.lineno, "an import: importing a module runs its code"))
             continue
         if isinstance(stmt, ast.Return | ast.Raise):
-            if isinstance(stmt, ast.Return) and _has_call(stmt):
-                steps.append(Unread(stmt.lineno, "a return with a computed value"))
+            if _has_call(stmt):
+                steps.append(Unread(stmt.lineno, f"a {_kind(stmt)} with a computed value"))
             break  # nothing after it runs; raising itself runs no SQL
-        if isinstance(stmt, ast.FunctionDef | ast.ClassDef) and not stmt.decorator_list:
+        if _inert_definition(stmt):
             continue  # defining runs nothing; calling it is reported where it is called
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             steps.append(_call(stmt.value, names, batch))
@@ -203,6 +266,37 @@ def _steps(body: list[ast.stmt], names: dict[str, Any], batch: frozenset[str]) -
 
 def _has_call(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) for n in ast.walk(node))
+
+
+def _kind(stmt: ast.stmt) -> str:
+    return "return" if isinstance(stmt, ast.Return) else "raise"
+
+
+def _whitelisted_import(stmt: ast.Import | ast.ImportFrom, names: dict[str, Any]) -> bool:
+    """Bind what ``stmt`` imports from whitelisted modules; False when it imports anything
+    else (a helper module whose import would run code)."""
+    before = dict(names)
+    bind_import(stmt, names)
+    bound = {k for k in names if k not in before or names[k] is not before[k]}
+    return len(bound) >= len(stmt.names)
+
+
+def _inert_definition(stmt: ast.stmt) -> bool:
+    """A def / class whose definition runs no call: no decorator, no call in default values
+    or annotations, and (a class) none in its body, which runs when it is defined."""
+    if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return False
+    if stmt.decorator_list:
+        return False
+    if isinstance(stmt, ast.ClassDef):
+        return not _has_call(stmt) and not stmt.bases and not stmt.keywords
+    header = [
+        *stmt.args.defaults,
+        *stmt.args.kw_defaults,
+        stmt.returns,
+        *(a.annotation for a in (*stmt.args.args, *stmt.args.kwonlyargs)),
+    ]
+    return not any(_has_call(node) for node in header if node is not None)
 
 
 def _why(stmt: ast.stmt) -> str:
@@ -221,7 +315,9 @@ def _why(stmt: ast.stmt) -> str:
     if isinstance(stmt, ast.AsyncWith):
         return "an async with statement"
     if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return "a decorated definition: its decorator runs code"
+        return "a definition that runs code (decorator, default value or class body)"
+    if isinstance(stmt, ast.Delete):
+        return "a del statement with a call in it"
     return f"a {type(stmt).__name__} statement, which ec does not read statically"
 
 
