@@ -4,6 +4,7 @@ user's own text of the type and default (messages quote what the user wrote, not
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -145,6 +146,8 @@ def column_spec(col: exp.ColumnDef, source: Source | None = None) -> ColumnSpec:
     pgtype = from_sqlglot(dtype)
     if pgtype is not None and pgtype.name == "bit" and "var" in written.lower():
         pgtype = from_text(written)  # sqlglot reads "bit varying" as bit
+    if pgtype is not None and not pgtype.array and written.upper().endswith(("ARRAY", "]")):
+        pgtype = dataclasses.replace(pgtype, array=True)  # "int8 ARRAY" in ADD COLUMN
     return ColumnSpec(
         name=ident(col.this),
         type=written,

@@ -341,3 +341,17 @@ def test_valid_forms_around_the_strict_readers_stay_valid(sql: str) -> None:
 def test_psql_variables_are_shown_as_written() -> None:
     found = messages("DROP TABLE :target;", "ban-drop-table")
     assert found and ":target" in found[0]
+
+
+def test_array_written_with_the_array_keyword_is_an_array_everywhere() -> None:
+    (add,) = ops("ALTER TABLE x ADD COLUMN a int8 ARRAY")
+    (table,) = ops("CREATE TABLE x (a int8 ARRAY)")
+    assert add.column is not None and add.column.pgtype == PgType("bigint", array=True)
+    assert table.columns[0].pgtype == PgType("bigint", array=True)
+
+
+def test_a_pg18_not_null_constraint_is_worded_as_one() -> None:
+    found = messages(
+        "ALTER TABLE t ADD CONSTRAINT t_a_nn NOT NULL a;", "constraint-missing-not-valid"
+    )
+    assert found and found[0].startswith("ADD CONSTRAINT t_a_nn NOT NULL without NOT VALID")

@@ -12,8 +12,9 @@ def check(op: Op, stmt: Statement, ctx: Context) -> str | None:
         return None
     if op.detail.get("type") not in ("check", "not_null"):
         return None
+    form = "NOT NULL" if op.detail.get("type") == "not_null" else "CHECK"
     return graded(
-        f"ADD CONSTRAINT {op.name or ''} CHECK without NOT VALID scans the whole table while "
+        f"ADD CONSTRAINT {op.name or ''} {form} without NOT VALID scans the whole table while "
         f"it {locks(op)}",
         op,
         ctx,
