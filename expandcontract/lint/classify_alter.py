@@ -193,6 +193,8 @@ def read_action(table: str, cur: Cursor) -> tuple[Op, str | None]:
 
 def table_header(tokens: list[Token]) -> tuple[int, str] | None:
     """(tokens in ``ALTER TABLE [IF EXISTS] [ONLY] name [*]``, the table) or None."""
+    if not tokens or tokens[0].text.upper() != "ALTER":  # most statements: no cursor needed
+        return None
     cur = Cursor(tokens)
     if not (cur.accept("ALTER", "TABLE") or cur.accept("ALTER", "FOREIGN", "TABLE")):
         return None

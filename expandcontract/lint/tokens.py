@@ -8,18 +8,31 @@ from sqlglot.errors import TokenError
 from sqlglot.tokenizer_core import Token, TokenType
 
 _STRINGS = {TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.BYTE_STRING}
-# tokens whose text is content, not words
-_OPAQUE = _STRINGS | {TokenType.IDENTIFIER, TokenType.HEREDOC_STRING}
+
+
+def _multiword_types() -> frozenset[TokenType]:
+    """Token types sqlglot gives to keyword pairs it reads as one token ("PRIMARY KEY")."""
+    from expandcontract.lint.dialect import DIALECT
+
+    keywords = DIALECT.tokenizer_class.KEYWORDS
+    return frozenset(kind for word, kind in keywords.items() if " " in word)
+
+
+_MULTIWORD: frozenset[TokenType] | None = None
 
 
 def _words(tokens: list[Token]) -> list[Token]:
     """sqlglot keeps some keyword pairs as one token ("PRIMARY KEY", "FOREIGN KEY"): split
     them, so the fallback matches words one by one whatever the spacing."""
-    if not any(" " in t.text or "\n" in t.text for t in tokens if t.token_type not in _OPAQUE):
+    global _MULTIWORD
+    if _MULTIWORD is None:
+        _MULTIWORD = _multiword_types()
+    multiword = _MULTIWORD
+    if not any(t.token_type in multiword for t in tokens):
         return tokens
     out: list[Token] = []
     for token in tokens:
-        if token.token_type in _OPAQUE or not re.search(r"\s", token.text):
+        if token.token_type not in multiword:
             out.append(token)
             continue
         for match in re.finditer(r"\S+", token.text):
