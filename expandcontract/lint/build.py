@@ -3,6 +3,8 @@ classifier (``classify.py``) gets its turn; nothing is silently dropped."""
 
 from __future__ import annotations
 
+import itertools
+
 from sqlglot import exp
 
 from expandcontract.lint.columns import Source, column_spec, ident
@@ -14,7 +16,7 @@ _HARMLESS = (exp.Comment, exp.Grant, exp.Revoke, exp.Analyze, exp.Use)
 
 
 def _is_not_null(cond: exp.Expr | None) -> str | None:
-    """The column of ``CHECK (col IS NOT NULL)``: sqlglot before 30.x reads it as
+    """The column of ``CHECK (col IS NOT NULL)``: sqlglot 30.10 reads it as
     ``Not(Is(col, Null))``, later versions as ``Is(col, Null, negate=True)``."""
     negated = False
     if isinstance(cond, exp.Not):
@@ -172,6 +174,9 @@ def _create(node: exp.Create, source: Source | None) -> list[Op]:
     kind = str(node.args.get("kind") or "").upper()
     exists = bool(node.args.get("exists"))
     if kind == "INDEX":
+        if source is not None and _if_exists_in_create(source):
+            # CREATE INDEX … IF EXISTS is not PostgreSQL (some sqlglot versions accept it)
+            return [Op(K.UNKNOWN, detail={"syntax_error": "syntax error at or near 'IF'"})]
         index = node.this
         table = ident(index.args.get("table")) if isinstance(index, exp.Index) else ""
         name = ident(index.this) if isinstance(index, exp.Index) else ""
@@ -217,6 +222,11 @@ def _create(node: exp.Create, source: Source | None) -> list[Op]:
     if node.args.get("replace"):  # CREATE OR REPLACE VIEW takes ACCESS EXCLUSIVE on the view
         detail["replace"] = "yes"
     return [Op(K.HARMLESS, ident(node.this), detail=detail, if_exists=exists)]
+
+
+def _if_exists_in_create(source: Source) -> bool:
+    words = [t.text.upper() for t in source.tokens[:8]]
+    return any(pair == ("IF", "EXISTS") for pair in itertools.pairwise(words))
 
 
 def _drop(node: exp.Drop) -> list[Op]:

@@ -122,6 +122,9 @@ def _parse_ops(tokens: list[Token], text: str) -> tuple[list[Op], str | None]:
         ops = build_ops(node, Source(tokens, text))
         if isinstance(node, exp.Drop) and ops and len(ops) != _top_level_items(tokens):
             ops = None  # sqlglot kept fewer objects than the statement names (DROP SCHEMA a, b)
+        strict = [op.detail["syntax_error"] for op in ops or () if "syntax_error" in op.detail]
+        if strict:
+            return [Op(K.UNKNOWN, detail={"reason": strict[0]})], strict[0]
         if ops is not None and all(op.kind != K.UNKNOWN for op in ops):
             return ops, None
     by_action = _alter_table_by_action(tokens, text)

@@ -176,7 +176,7 @@ def test_identical_template_placeholders_are_one_name() -> None:
 
 
 def test_both_sqlglot_tree_shapes_of_is_not_null_are_read() -> None:
-    """sqlglot 30.0 reads CHECK (c IS NOT NULL) as Not(Is(..)), later versions as a negated
+    """sqlglot 30.10 reads CHECK (c IS NOT NULL) as Not(Is(..)), later versions as a negated
     Is: the builder knows both (CI runs this file on both ends of the range)."""
     (op,) = ops("ALTER TABLE t ADD CONSTRAINT k CHECK (email IS NOT NULL) NOT VALID")
     assert op.detail.get("not_null_column") == "email"
