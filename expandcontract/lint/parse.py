@@ -84,16 +84,8 @@ def parse_ops(tokens: list[Token], text: str) -> tuple[list[Op], str | None]:
 
 
 def _top_level_items(tokens: list[Token]) -> int:
-    """1 + the commas outside parentheses: how many objects a DROP names."""
-    depth, commas = 0, 0
-    for token in tokens:
-        if token.token_type == TokenType.L_PAREN:
-            depth += 1
-        elif token.token_type == TokenType.R_PAREN:
-            depth -= 1
-        elif token.token_type == TokenType.COMMA and depth == 0:
-            commas += 1
-    return commas + 1
+    """How many objects a DROP names (its comma-separated parts outside parentheses)."""
+    return len(split_top_level(tokens))
 
 
 def _empty_action(tokens: list[Token]) -> str | None:
