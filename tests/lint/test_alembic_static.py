@@ -185,6 +185,7 @@ UNREADABLE = [
     ('op.add_column("t", make_column())', "'make_column' is a name ec does not evaluate"),
     ('op.execute(sa.text("x").bindparams(a=1))', "an attribute of an evaluated object"),
     ('op.execute(sa.text("x")())', "a call of an evaluated object"),
+    # a constructor outside the whitelist is refused, never called (nothing connects anywhere)
     ('op.execute(sa.create_engine("sqlite://"))', "not a SQLAlchemy type, schema item"),
     ('op.execute(sa.util.langhelpers._exec_code_in_env("x", {}, "f"))', "(util)"),
     ('op.execute(sa.orm.relationship("X"))', "(orm)"),
