@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from expandcontract.engine.context import PhaseContext
 from expandcontract.engine.triggers import drop_trigger_statements
-from expandcontract.operations.alter_column import AlterColumn
 from expandcontract.operations.base import CATALOG, PlannedStep
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.state import PENDING, PREFIX
 
 
@@ -88,11 +87,10 @@ def reconcile_columns(ctx: PhaseContext, trigger_tables: set[str]) -> list[Plann
     return steps
 
 
-def reconcile_tables(ctx: PhaseContext, alters: list[AlterColumn]) -> list[PlannedStep]:
+def reconcile_tables(ctx: PhaseContext) -> list[PlannedStep]:
+    """After each operation's after-swap steps (which still use physical table names): drop
+    dropped tables, then rename renamed ones."""
     steps: list[PlannedStep] = []
-    for alter in alters:
-        # Table renames come last, so these steps still use the physical table name.
-        steps += alter.after_swap(ctx, alter._table)
     for name in sorted(ctx.state.dropped_tables):
         steps.append(
             PlannedStep(

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from expandcontract.engine.context import PhaseContext
+from expandcontract.operations.context import PhaseContext
 from expandcontract.schema.model import Grant, TypeTraits
 
 _SCHEMA_USAGE = """

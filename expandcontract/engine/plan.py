@@ -10,7 +10,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from expandcontract.engine.context import PhaseContext
 from expandcontract.engine.contract import reconcile_columns, reconcile_tables
 from expandcontract.engine.grants import read_carried_over
 from expandcontract.engine.migration import Migration
@@ -18,8 +17,8 @@ from expandcontract.engine.rollback import retire_steps
 from expandcontract.engine.triggers import pending_index_step, trigger_steps
 from expandcontract.engine.validate import check_dependents, validate
 from expandcontract.engine.views import drop_version_schema, view_steps
-from expandcontract.operations import AlterColumn
 from expandcontract.operations.base import CATALOG, DualWrite, MigrationInvalid, PlannedStep
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.state import PENDING, VersionState
 from expandcontract.schema.introspect import introspect
 
@@ -109,15 +108,17 @@ def build_plan(
     """
     physical = introspect(conn, base_schema)
     state = VersionState(physical)
-    for i, op in enumerate(migration.operations, start=1):
-        op.apply(state, where=f"operation {i} ({op.kind})")
+    wheres = [f"operation {i} ({op.kind})" for i, op in enumerate(migration.operations, start=1)]
+    resolved = [
+        op.apply(state, where=w) for op, w in zip(migration.operations, wheres, strict=True)
+    ]
     ctx = PhaseContext(base_schema, migration.schema_for(base_schema), physical, state)
-    validate(conn, ctx, migration.operations)
+    validate(conn, ctx, list(zip(wheres, resolved, strict=True)))
     read_carried_over(conn, ctx)
     check_dependents(conn, ctx, old_schema)
 
     writes: dict[str, list[DualWrite]] = {}
-    for op in migration.operations:
+    for op in resolved:
         for write in op.dual_writes(ctx):
             writes.setdefault(write.table, []).append(write)
     logical_by_physical = {t.physical: t for t in state.tables.values()}
@@ -125,12 +126,14 @@ def build_plan(
         _check_trigger_names(ctx, table_name, logical_by_physical.get(table_name))
     pending_tables = [t for t in state.tables.values() if t.needs_backfill]
 
-    def keyed(i: int, kind: str, steps: list[PlannedStep]) -> list[PlannedStep]:
-        return [dataclasses.replace(s, key=f"{i}:{kind}:{s.key}") for s in steps]
+    kinds = [op.kind for op in migration.operations]
+
+    def keyed(i: int, steps: list[PlannedStep]) -> list[PlannedStep]:
+        return [dataclasses.replace(s, key=f"{i}:{kinds[i - 1]}:{s.key}") for s in steps]
 
     op_steps: list[PlannedStep] = []
-    for i, op in enumerate(migration.operations, start=1):
-        op_steps += keyed(i, op.kind, op.expand(ctx))
+    for i, op in enumerate(resolved, start=1):
+        op_steps += keyed(i, op.expand(ctx))
     expand: list[PlannedStep] = [_add_pending(ctx, t.physical) for t in pending_tables]
     expand += [s for s in op_steps if s.stage == "columns"]
     for table_name, table_writes in writes.items():
@@ -150,20 +153,21 @@ def build_plan(
         logical = logical_by_physical.get(table_name)
         if logical is not None and logical.needs_backfill:
             contract += trigger_steps(ctx, table_name, logical, table_writes, strict=True)
-    for i, op in enumerate(migration.operations, start=1):
-        contract += keyed(i, op.kind, op.contract(ctx))
+    for i, op in enumerate(resolved, start=1):
+        contract += keyed(i, op.contract(ctx))
     if old_schema != base_schema:
         contract.append(drop_version_schema(ctx, old_schema, "old-version-schema"))
     contract += reconcile_columns(ctx, set(writes))
-    alters = [op for op in migration.operations if isinstance(op, AlterColumn)]
-    contract += reconcile_tables(ctx, alters)
+    for i, op in enumerate(resolved, start=1):
+        contract += keyed(i, op.after_swap(ctx))
+    contract += reconcile_tables(ctx)
 
     # Rollback retires the new version: its schema first, then per table the trigger together
     # with expand's columns (one transaction), then each operation's own undo.
     rollback: list[PlannedStep] = [drop_version_schema(ctx, ctx.version_schema, "version-schema")]
     rollback += retire_steps(ctx, set(writes))
-    for i, op in reversed(list(enumerate(migration.operations, start=1))):
-        rollback += keyed(i, op.kind, op.rollback(ctx))
+    for i, op in reversed(list(enumerate(resolved, start=1))):
+        rollback += keyed(i, op.rollback(ctx))
 
     backfills = [
         BackfillJob(

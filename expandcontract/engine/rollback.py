@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from expandcontract.engine.context import PhaseContext
 from expandcontract.engine.triggers import drop_trigger_statements
 from expandcontract.operations.base import CATALOG, PlannedStep
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.state import PENDING
 
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from psycopg import sql
 
-from expandcontract.engine.context import PhaseContext
 from expandcontract.engine.selector import EC_SESSION, is_version
 from expandcontract.operations.base import (
     CATALOG,
@@ -24,6 +23,7 @@ from expandcontract.operations.base import (
     DualWrite,
     PlannedStep,
 )
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.ddl import object_name
 from expandcontract.operations.expressions import (
     expression_sql,

@@ -10,11 +10,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from expandcontract.engine.context import REFERENCE, PhaseContext
-from expandcontract.errors import privilege_error
-from expandcontract.operations import AddColumn, AlterColumn, CreateIndex, CreateTable, DropColumn
-from expandcontract.operations.base import MigrationInvalid, Operation
-from expandcontract.operations.columns import ColumnSpec
+from expandcontract.operations.base import Expression, MigrationInvalid, Resolved
+from expandcontract.operations.context import REFERENCE, PhaseContext
 from expandcontract.operations.expressions import (
     check_expression,
     expression_sql,
@@ -24,10 +21,6 @@ from expandcontract.operations.expressions import (
 from expandcontract.operations.state import PREFIX, LogicalTable
 
 Connection = psycopg.Connection[tuple[Any, ...]]
-
-
-class _Rollback(Exception):
-    pass
 
 
 _DEPENDENTS = """
@@ -102,36 +95,24 @@ def check_dependents(conn: Connection, ctx: PhaseContext, old_schema: str) -> No
             )
 
 
-def validate(conn: Connection, ctx: PhaseContext, operations: list[Operation]) -> None:
+def validate(conn: Connection, ctx: PhaseContext, operations: list[tuple[str, Resolved]]) -> None:
+    """``operations``: (where, resolved operation), in migration order."""
     if ctx.version_schema in _schemas(conn):
         raise MigrationInvalid(
             f"schema {ctx.version_schema!r} already exists",
             "another migration used this name, or a rollback did not finish: run ec rollback",
         )
-    for i, op in enumerate(operations, start=1):
-        where = f"operation {i} ({op.kind})"
-        for type_ in _types(op):
+    for where, op in operations:
+        for type_ in op.types():
             _check_type(conn, type_, where)
-        for label, expression, target_type, table, names in _expressions(ctx, op):
-            _explain(conn, ctx, expression, target_type, table, names, f"{where}: {label}")
-        for column in _columns(op):
-            if column.references:
-                _check_reference(conn, ctx, column.references, f"{where}: {column.name}")
-        if isinstance(op, AddColumn) and op.column.default is not None:
-            ctx.fast_defaults[(op.column.type, op.column.default)] = _is_fast_default(
-                conn, op.column.type, op.column.default, where
-            )
+        for e in op.expressions(ctx):
+            _explain(conn, ctx, e, f"{where}: {e.label}")
+        for label, reference in op.references():
+            _check_reference(ctx, reference, f"{where}: {label}")
+        op.probe(conn, ctx, where)
 
 
-def _columns(op: Operation) -> list[ColumnSpec]:
-    if isinstance(op, AddColumn):
-        return [op.column]
-    if isinstance(op, CreateTable):
-        return list(op.columns)
-    return []
-
-
-def _check_reference(conn: Connection, ctx: PhaseContext, ref: str, where: str) -> None:
+def _check_reference(ctx: PhaseContext, ref: str, where: str) -> None:
     """The referenced table and column must exist (or be created by this migration)."""
     m = REFERENCE.match(ref)
     if not m:
@@ -153,16 +134,6 @@ def _schemas(conn: Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace")}
 
 
-def _types(op: Operation) -> list[str]:
-    if isinstance(op, AddColumn):
-        return [op.column.type]
-    if isinstance(op, AlterColumn) and op.type:
-        return [op.type]
-    if isinstance(op, CreateTable):
-        return [c.type for c in op.columns]
-    return []
-
-
 def _check_type(conn: Connection, type_: str, where: str) -> None:
     type_sql(type_)  # a type name and nothing else, before PostgreSQL sees it
     try:
@@ -174,48 +145,6 @@ def _check_type(conn: Connection, type_: str, where: str) -> None:
         raise MigrationInvalid(f"{where}: unknown type {type_!r}")
 
 
-def _expressions(
-    ctx: PhaseContext, op: Operation
-) -> list[tuple[str, str, str, LogicalTable | str | None, str]]:
-    """(label, expression, type it must cast to, table it reads, which names: old|new|none)."""
-    out: list[tuple[str, str, str, LogicalTable | str | None, str]] = []
-    if isinstance(op, AddColumn):
-        if op.up is not None:
-            out.append(("up", op.up, op.column.type, op._physical_table, "old"))
-        out += _column_expressions(op.column)
-        if op.column.check:
-            logical = _logical(ctx, op._physical_table)
-            out.append(("check", op.column.check, "boolean", logical, "new"))
-    elif isinstance(op, AlterColumn) and op._new is not None:
-        logical = _logical(ctx, op._table)
-        if op.up is not None:
-            out.append(("up", op.up, op._new.type, op._table, "old"))
-        if op.moves_data:
-            old_type = ctx.physical.tables[op._table].columns[op._old].type
-            out.append(("down", op._down(), old_type, logical, "new"))
-        if isinstance(op.default, str):
-            out.append(("default", op.default, op._new.type, None, "none"))
-    elif isinstance(op, DropColumn) and op.down is not None:
-        old_type = ctx.physical.tables[op._physical[0]].columns[op._physical[1]].type
-        out.append(("down", op.down, old_type, _logical(ctx, op._physical[0]), "new"))
-    elif isinstance(op, CreateTable):
-        created = ctx.state.tables.get(op.name)
-        for column in op.columns:
-            out += _column_expressions(column)
-            if column.check:
-                out.append(("check", column.check, "boolean", created, "new"))
-    elif isinstance(op, CreateIndex) and op.where:
-        out.append(("where", op.where, "boolean", _logical(ctx, op._physical_table), "new"))
-    return out
-
-
-def _column_expressions(column: ColumnSpec) -> list[tuple[str, str, str, Any, str]]:
-    out: list[tuple[str, str, str, Any, str]] = []
-    if column.default is not None:
-        out.append(("default", column.default, column.type, None, "none"))
-    return out
-
-
 def _logical(ctx: PhaseContext, physical_table: str) -> LogicalTable | None:
     return next((t for t in ctx.state.tables.values() if t.physical == physical_table), None)
 
@@ -225,10 +154,11 @@ def _logical(ctx: PhaseContext, physical_table: str) -> LogicalTable | None:
 _ROW = sql.Identifier(f"{PREFIX}row")
 
 
-def _relation(ctx: PhaseContext, table: LogicalTable | str | None, names: str) -> sql.Composable:
-    if table is None or names == "none":
+def _relation(ctx: PhaseContext, e: Expression) -> sql.Composable:
+    if e.table is None or e.reads == "none":
         return sql.SQL("")
-    if isinstance(table, str):  # the old version: the physical table as it is
+    if e.reads == "old":  # the old version: the physical table as it is
+        table = e.table
         physical = ctx.physical.tables[table]
         columns = sql.SQL(", ").join(
             sql.Identifier(c) for c in physical.columns if not c.startswith(PREFIX)
@@ -236,6 +166,13 @@ def _relation(ctx: PhaseContext, table: LogicalTable | str | None, names: str) -
         return sql.SQL(" FROM (SELECT {} FROM {}) AS {}").format(
             columns, ctx.table_ref(table), _ROW
         )
+    logical = _logical(ctx, e.table)
+    if logical is None:
+        return sql.SQL("")
+    return _new_row(ctx, logical)
+
+
+def _new_row(ctx: PhaseContext, table: LogicalTable) -> sql.Composable:
     physical_table = ctx.physical.tables.get(table.physical)
     existing = physical_table.columns if physical_table else {}
     columns = sql.SQL(", ").join(
@@ -253,53 +190,13 @@ def _relation(ctx: PhaseContext, table: LogicalTable | str | None, names: str) -
     return sql.SQL(" FROM (SELECT {}{}) AS {}").format(columns, source, _ROW)
 
 
-def _explain(
-    conn: Connection,
-    ctx: PhaseContext,
-    expression: str,
-    target_type: str,
-    table: LogicalTable | str | None,
-    names: str,
-    where: str,
-) -> None:
-    check_expression(expression, what=where)  # structure first, with the user's label
+def _explain(conn: Connection, ctx: PhaseContext, e: Expression, where: str) -> None:
+    check_expression(e.text, what=where)  # structure first, with the user's label
     statement = sql.SQL("SELECT ({})::{}{}").format(
-        expression_sql(expression), type_sql(target_type), _relation(ctx, table, names)
+        expression_sql(e.text), type_sql(e.type), _relation(ctx, e)
     )
     detail = parse_only(conn, statement)
     if detail is not None:
-        side = {"old": "old version's", "new": "new version's"}.get(names)
+        side = {"old": "old version's", "new": "new version's"}.get(e.reads)
         hint = f"names in this expression refer to the {side} columns" if side else None
-        raise MigrationInvalid(f"{where} {expression!r} is not valid: {detail}", hint)
-
-
-def _is_fast_default(conn: Connection, type_: str, default: str, where: str) -> bool:
-    """Add the column to an empty temporary table and ask PostgreSQL whether it stored a
-    "missing value" (catalog-only) or would have rewritten the table. Empty, so a volatile
-    default is never evaluated: validation runs no user code."""
-    try:
-        with conn.transaction():
-            conn.execute("SET LOCAL statement_timeout = '10s'")
-            conn.execute("CREATE TEMP TABLE _ec_probe ON COMMIT DROP AS SELECT 1 AS x WHERE false")
-            # binary=True: the extended protocol, one statement only.
-            conn.execute(
-                sql.SQL("ALTER TABLE _ec_probe ADD COLUMN c {} DEFAULT ({})").format(
-                    type_sql(type_), expression_sql(default)
-                ),
-                binary=True,
-            )
-            row = conn.execute(
-                "SELECT atthasmissing FROM pg_attribute"
-                " WHERE attrelid = '_ec_probe'::regclass AND attname = 'c'"
-            ).fetchone()
-            raise _Rollback(bool(row and row[0]))
-    except _Rollback as result:
-        return bool(result.args[0])
-    except psycopg.Error as exc:
-        denied = privilege_error(exc, doing=f"{where}: checking default {default!r}")
-        if denied is not None:
-            raise denied from exc
-        raise MigrationInvalid(
-            f"{where}: default {default!r} is not valid for {type_}: "
-            f"{(exc.diag.message_primary or str(exc)).strip()}"
-        ) from None
+        raise MigrationInvalid(f"{where} {e.text!r} is not valid: {detail}", hint)

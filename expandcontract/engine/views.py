@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from expandcontract.engine.context import PhaseContext
 from expandcontract.operations.base import CATALOG, MigrationInvalid, PlannedStep
 from expandcontract.operations.column_settings import grant_statements
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.expressions import expression_sql
 from expandcontract.operations.state import LogicalTable, duplicate_name
 from expandcontract.schema.model import Column

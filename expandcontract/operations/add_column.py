@@ -8,34 +8,39 @@ is never rewritten, and the backfill fills existing rows. Contract validates and
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import psycopg
 from psycopg import sql
 
 from expandcontract.operations import ddl
 from expandcontract.operations.base import (
     CATALOG,
     DualWrite,
+    Expression,
     MigrationInvalid,
     Operation,
     PlannedStep,
+    Resolved,
     identifier,
     text,
 )
 from expandcontract.operations.columns import ColumnSpec
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.expressions import check_expression, expression_sql, type_sql
 from expandcontract.operations.state import PREFIX, LogicalColumn, VersionState
+
+if TYPE_CHECKING:
+    from expandcontract.verify.mapping import VersionMap
 
 
 @dataclasses.dataclass
 class AddColumn(Operation):
     kind: ClassVar[str] = "add_column"
-    fields: ClassVar[dict[str, bool]] = {"table": True, "column": True, "up": False}
 
     table: str
     column: ColumnSpec
     up: str | None = None
-    _physical_table: str = dataclasses.field(default="", repr=False)
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> AddColumn:
@@ -52,18 +57,12 @@ class AddColumn(Operation):
         check_expression(up, what=f"{where}: up")
         return cls(table, column, up)
 
-    def to_spec(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"table": self.table, "column": self.column.to_spec()}
-        if self.up is not None:
-            out["up"] = self.up
-        return out
-
     @property
     def fill(self) -> str | None:
         """What existing rows and old-version inserts get: ``up``, else the default."""
         return self.up if self.up is not None else self.column.default
 
-    def apply(self, state: VersionState, *, where: str) -> None:
+    def apply(self, state: VersionState, *, where: str) -> Resolved:
         table = state.table(self.table, where)
         name = self.column.name
         if name in table.columns:
@@ -81,7 +80,6 @@ class AddColumn(Operation):
                 "rows the old version inserts",
                 "give it an `up` expression or a default",
             )
-        self._physical_table = table.physical
         state.claim(table, name, "add_column", where)
         if self.column.unique:
             state.claim_relation_name(
@@ -92,9 +90,49 @@ class AddColumn(Operation):
         )
         if self.up is not None or self.column.default is not None:
             table.needs_backfill = True
+        return _Added(self, table.physical)
 
-    def expand(self, ctx: Any) -> list[PlannedStep]:
-        table = ctx.table_ref(self._physical_table)
+    def link(self, versions: VersionMap) -> None:
+        if link := versions.by_new(self.table):
+            link.added[self.column.name] = self.fill
+            if self.up is not None:
+                link.added_up[self.column.name] = self.up
+            versions.added_columns.setdefault(link.old, set()).add(self.column.name)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Added(Resolved):
+    op: AddColumn
+    table: str  # physical
+
+    @property
+    def column(self) -> ColumnSpec:
+        return self.op.column
+
+    def types(self) -> list[str]:
+        return [self.column.type]
+
+    def references(self) -> list[tuple[str, str]]:
+        return [(self.column.name, self.column.references)] if self.column.references else []
+
+    def expressions(self, ctx: PhaseContext) -> list[Expression]:
+        out = []
+        if self.op.up is not None:
+            out.append(Expression("up", self.op.up, self.column.type, "old", self.table))
+        if self.column.default is not None:
+            out.append(Expression("default", self.column.default, self.column.type))
+        if self.column.check:
+            out.append(Expression("check", self.column.check, "boolean", "new", self.table))
+        return out
+
+    def probe(self, conn: psycopg.Connection[Any], ctx: PhaseContext, where: str) -> None:
+        if self.column.default is not None:
+            ctx.fast_defaults[(self.column.type, self.column.default)] = ddl.is_fast_default(
+                conn, self.column.type, self.column.default, where
+            )
+
+    def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
+        table = ctx.table_ref(self.table)
         col = sql.Identifier(self.column.name)
         default = self.column.default
         fast = default is not None and ctx.is_fast_default(self.column.type, default)
@@ -114,26 +152,27 @@ class AddColumn(Operation):
         steps = [
             PlannedStep(
                 f"add:{self.column.name}",
-                f"add column {self._physical_table}.{self.column.name}"
+                f"add column {self.table}.{self.column.name}"
                 + ("" if fast or default is None else " (volatile default set without rewrite)"),
                 tuple(statements),
                 "ACCESS EXCLUSIVE",
                 CATALOG,
             )
         ]
-        steps += ddl.constraint_steps(ctx, self._physical_table, self.column)
+        steps += ddl.constraint_steps(ctx, self.table, self.column)
         return steps
 
-    def dual_writes(self, ctx: Any) -> list[DualWrite]:
+    def dual_writes(self, ctx: PhaseContext) -> list[DualWrite]:
         """Rows the old version inserts, rows never computed, and rows whose columns the
         expression reads change (an old-version UPDATE of ``email`` recomputes a derived
         ``email_domain``): the new column follows what it is derived from."""
-        if self.fill is None:
+        fill = self.op.fill
+        if fill is None:
             return []
-        return [DualWrite(self._physical_table, self.column.name, self.fill, "up", "always")]
+        return [DualWrite(self.table, self.column.name, fill, "up", "always")]
 
-    def contract(self, ctx: Any) -> list[PlannedStep]:
-        return ddl.finish_constraint_steps(ctx, self._physical_table, self.column)
+    def contract(self, ctx: PhaseContext) -> list[PlannedStep]:
+        return ddl.finish_constraint_steps(ctx, self.table, self.column)
 
     # No rollback steps: the engine drops the column together with the dual-write trigger
     # that fills it, in one transaction (engine/rollback.py), so no instant leaves one

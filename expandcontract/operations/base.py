@@ -1,7 +1,10 @@
 """The uniform operation interface (pgroll's shape): parse, validate, expand, contract, rollback.
 
-An operation never executes SQL itself: it returns PlannedSteps that the engine runs through the
-SafeRunner, and it describes the dual writes (up/down) that the shared trigger mechanism installs.
+An ``Operation`` is what the migration file says; ``apply()`` checks it against the new
+version's logical state and returns a ``Resolved`` that knows the physical names. The engine
+asks only ``Resolved``'s hooks: types and expressions to validate, dual writes, and the steps of
+every phase. An operation never executes SQL itself: it returns PlannedSteps that the engine
+runs through the SafeRunner.
 """
 
 from __future__ import annotations
@@ -9,11 +12,17 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import psycopg
 from psycopg import sql
 
 from expandcontract.errors import ConfigError
+
+if TYPE_CHECKING:
+    from expandcontract.operations.context import PhaseContext
+    from expandcontract.operations.state import VersionState
+    from expandcontract.verify.mapping import VersionMap
 
 # How long a step holds which lock: what `ec plan` shows next to every statement.
 CATALOG = "catalog-only"  # brief ACCESS EXCLUSIVE, no scan
@@ -69,23 +78,96 @@ class DualWrite:
     when: str = "always"
 
 
+@dataclasses.dataclass(frozen=True)
+class Expression:
+    """A user expression the engine checks before anything runs (a protocol-level Parse of the
+    statement it will be part of): it must cast to ``type`` and may read the columns of
+    ``table`` (physical name) as the ``reads`` version names them: "old", "new" or "none"."""
+
+    label: str
+    text: str
+    type: str
+    reads: str = "none"
+    table: str | None = None
+
+
+class Resolved:
+    """What an operation became once applied to the new version's state: physical names
+    resolved, and the steps of every phase. The engine only talks to this interface."""
+
+    def types(self) -> list[str]:
+        """Type names the operation introduces: each must exist before anything runs."""
+        return []
+
+    def expressions(self, ctx: PhaseContext) -> list[Expression]:
+        return []
+
+    def references(self) -> list[tuple[str, str]]:
+        """(label, ``table`` or ``table(column)``) this operation makes a foreign key to."""
+        return []
+
+    def probe(self, conn: psycopg.Connection[Any], ctx: PhaseContext, where: str) -> None:
+        """Ask the live database what planning needs to know (read-only or rolled back)."""
+
+    def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
+        return []
+
+    def dual_writes(self, ctx: PhaseContext) -> list[DualWrite]:
+        return []
+
+    def contract(self, ctx: PhaseContext) -> list[PlannedStep]:
+        """Before the column swap (VALIDATE, SET NOT NULL, hand-overs)."""
+        return []
+
+    def after_swap(self, ctx: PhaseContext) -> list[PlannedStep]:
+        """After the swap: copies take the original names, final defaults."""
+        return []
+
+    def rollback(self, ctx: PhaseContext) -> list[PlannedStep]:
+        return []
+
+
+NOTHING = Resolved()  # an operation that only changes the new version's names
+
+
+def spec_key(key: str, **kwargs: Any) -> Any:
+    """A dataclass field spelled differently in YAML (``from``/``to`` are Python keywords)."""
+    return dataclasses.field(metadata={"key": key}, **kwargs)
+
+
 class Operation(abc.ABC):
-    """Base class. Subclasses are dataclasses with a ``kind`` matching the YAML key."""
+    """Base class. Subclasses are dataclasses with a ``kind`` matching the YAML key; their
+    public fields are the YAML fields (required when they have no default)."""
 
     kind: ClassVar[str]
-    fields: ClassVar[Mapping[str, bool]]  # field name -> required
+
+    @classmethod
+    def spec_fields(cls) -> dict[str, bool]:
+        """YAML key -> required, derived from the dataclass once."""
+        cached: dict[str, bool] | None = cls.__dict__.get("_spec_fields")
+        if cached is None:
+            cached = {
+                f.metadata.get("key", f.name): (
+                    f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                )
+                for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if not f.name.startswith("_")
+            }
+            cls._spec_fields = cached  # type: ignore[attr-defined]
+        return cached
 
     @classmethod
     def from_spec(cls, data: Any, *, where: str) -> Operation:
         if not isinstance(data, Mapping):
             raise MigrationInvalid(f"{where}: {cls.kind} takes a mapping of fields")
-        unknown = sorted(str(k) for k in set(data) - set(cls.fields))
+        fields = cls.spec_fields()
+        unknown = sorted(str(k) for k in set(data) - set(fields))
         if unknown:
             raise MigrationInvalid(
                 f"{where}: unknown field(s) {', '.join(unknown)} for {cls.kind}",
-                f"{cls.kind} accepts: {', '.join(cls.fields)}",
+                f"{cls.kind} accepts: {', '.join(fields)}",
             )
-        missing = [f for f, required in cls.fields.items() if required and f not in data]
+        missing = [f for f, required in fields.items() if required and f not in data]
         if missing:
             raise MigrationInvalid(f"{where}: {cls.kind} needs {', '.join(missing)}")
         return cls._build(dict(data), where=where)
@@ -94,26 +176,37 @@ class Operation(abc.ABC):
     @abc.abstractmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> Operation: ...
 
+    def to_spec(self) -> dict[str, Any]:
+        """The YAML fields back, without those left at their default (the checksum input)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if f.name.startswith("_"):
+                continue
+            value = getattr(self, f.name)
+            if f.default is not dataclasses.MISSING and value == f.default:
+                continue
+            if f.default_factory is not dataclasses.MISSING and value == f.default_factory():
+                continue
+            out[f.metadata.get("key", f.name)] = _spec_value(value)
+        return out
+
     @abc.abstractmethod
-    def to_spec(self) -> dict[str, Any]: ...
+    def apply(self, state: VersionState, *, where: str) -> Resolved:
+        """Validate against the new version's logical state, update it, and return the
+        resolved operation whose steps the engine runs."""
 
-    # The phases. ``ctx`` is a PhaseContext (engine/context.py); typed loosely to keep
-    # operations independent of the engine.
-    @abc.abstractmethod
-    def apply(self, state: Any, *, where: str) -> None:
-        """Validate against the new version's logical state and update it."""
+    def link(self, versions: VersionMap) -> None:  # noqa: B027 (most ops move no data)
+        """How ``ec verify`` maps the old version's data onto the new one (verify/mapping.py)."""
 
-    def expand(self, ctx: Any) -> list[PlannedStep]:
-        return []
 
-    def dual_writes(self, ctx: Any) -> list[DualWrite]:
-        return []
-
-    def contract(self, ctx: Any) -> list[PlannedStep]:
-        return []
-
-    def rollback(self, ctx: Any) -> list[PlannedStep]:
-        return []
+def _spec_value(value: Any) -> Any:
+    if hasattr(value, "to_spec"):
+        return value.to_spec()
+    if isinstance(value, list | tuple):
+        return [_spec_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _spec_value(v) for k, v in value.items()}
+    return value
 
 
 def text(data: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str | None:

@@ -11,13 +11,16 @@ from psycopg import sql
 from expandcontract.operations.base import (
     NONBLOCKING_LOCK_TIMEOUT_MS,
     SCAN,
+    Expression,
     MigrationInvalid,
     Operation,
     PlannedStep,
+    Resolved,
     flag,
     identifier,
     text,
 )
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.ddl import drop_index_concurrently
 from expandcontract.operations.expressions import (
     check_expression,
@@ -33,14 +36,6 @@ _METHODS = ("btree", "hash", "gist", "gin", "brin", "spgist")
 @dataclasses.dataclass
 class CreateIndex(Operation):
     kind: ClassVar[str] = "create_index"
-    fields: ClassVar[dict[str, bool]] = {
-        "name": True,
-        "table": True,
-        "columns": True,
-        "unique": False,
-        "where": False,
-        "method": False,
-    }
 
     name: str
     table: str
@@ -48,9 +43,6 @@ class CreateIndex(Operation):
     unique: bool = False
     where: str | None = None
     method: str | None = None
-    _physical_table: str = ""
-    _physical_columns: list[str] = dataclasses.field(default_factory=list)
-    _physical_where: str | None = None
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> CreateIndex:
@@ -76,54 +68,58 @@ class CreateIndex(Operation):
             method,
         )
 
-    def to_spec(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "table": self.table, "columns": self.columns}
-        if self.unique:
-            out["unique"] = True
-        if self.where:
-            out["where"] = self.where
-        if self.method:
-            out["method"] = self.method
-        return out
-
-    def apply(self, state: VersionState, *, where: str) -> None:
+    def apply(self, state: VersionState, *, where: str) -> Resolved:
         table = state.table(self.table, where)
         mapping = {}
         for name in self.columns:
             mapping[name] = state.column(table, name, where).physical
         state.new_relation_name_free(self.name, where, "index")
-        self._physical_table = table.physical
-        self._physical_columns = [mapping[c] for c in self.columns]
+        physical_where = None
         if self.where:
             names = {c.name: c.physical for c in table.columns.values()}
-            self._physical_where = rename_columns(self.where, names, where=where)
+            physical_where = rename_columns(self.where, names, where=where)
         state.created_indexes[self.name] = table.physical
+        return _Built(self, table.physical, [mapping[c] for c in self.columns], physical_where)
 
-    def expand(self, ctx: Any) -> list[PlannedStep]:
+
+@dataclasses.dataclass(frozen=True)
+class _Built(Resolved):
+    op: CreateIndex
+    table: str  # physical
+    columns: list[str]  # physical
+    where: str | None  # in physical names
+
+    def expressions(self, ctx: PhaseContext) -> list[Expression]:
+        if not self.op.where:
+            return []
+        return [Expression("where", self.op.where, "boolean", "new", self.table)]
+
+    def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
+        op = self.op
         statement = sql.SQL("CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {}{} ({})").format(
-            sql.SQL("UNIQUE " if self.unique else ""),
-            sql.Identifier(self.name),
-            ctx.table_ref(self._physical_table),
-            sql.SQL(" USING {}").format(sql.SQL(self.method)) if self.method else sql.SQL(""),
-            sql.SQL(", ").join(sql.Identifier(c) for c in self._physical_columns),
+            sql.SQL("UNIQUE " if op.unique else ""),
+            sql.Identifier(op.name),
+            ctx.table_ref(self.table),
+            sql.SQL(" USING {}").format(sql.SQL(op.method)) if op.method else sql.SQL(""),
+            sql.SQL(", ").join(sql.Identifier(c) for c in self.columns),
         )
-        if self._physical_where:
-            where = expression_sql(self._physical_where)
+        if self.where:
+            where = expression_sql(self.where)
             statement = sql.SQL("{} WHERE {}").format(statement, where)
         return [
             PlannedStep(
                 "build",
-                f"build index {self.name} CONCURRENTLY",
+                f"build index {op.name} CONCURRENTLY",
                 (statement,),
                 "SHARE UPDATE EXCLUSIVE",
                 SCAN,
                 lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
                 transactional=False,
-                creates_index=(ctx.schema, self.name),
+                creates_index=(ctx.schema, op.name),
                 statement_timeout_ms=0,
                 stage="indexes",
             )
         ]
 
-    def rollback(self, ctx: Any) -> list[PlannedStep]:
-        return [drop_index_concurrently(ctx.schema, self.name)]
+    def rollback(self, ctx: PhaseContext) -> list[PlannedStep]:
+        return [drop_index_concurrently(ctx.schema, self.op.name)]

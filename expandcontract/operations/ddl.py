@@ -6,11 +6,20 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
-from expandcontract.operations.base import CATALOG, NONBLOCKING_LOCK_TIMEOUT_MS, SCAN, PlannedStep
+from expandcontract.errors import privilege_error
+from expandcontract.operations.base import (
+    CATALOG,
+    NONBLOCKING_LOCK_TIMEOUT_MS,
+    SCAN,
+    MigrationInvalid,
+    PlannedStep,
+)
 from expandcontract.operations.columns import ColumnSpec
-from expandcontract.operations.expressions import expression_sql, rename_columns
+from expandcontract.operations.context import PhaseContext
+from expandcontract.operations.expressions import expression_sql, rename_columns, type_sql
 from expandcontract.operations.state import PENDING
 
 
@@ -45,7 +54,7 @@ def strict_not_null_check(table: str, column: str) -> str:
     return object_name("_ec_nnv", table, column, suffix="check")
 
 
-def _has_pending_marker(ctx: Any, table: str) -> bool:
+def _has_pending_marker(ctx: PhaseContext, table: str) -> bool:
     """Rows of this table carry the pending marker (they get new-version values from `up`)."""
     return any(t.physical == table and t.needs_backfill for t in ctx.state.tables.values())
 
@@ -57,7 +66,7 @@ def _not_null(column: str, *, unless_pending: bool) -> sql.Composed:
     return test
 
 
-def add_not_null_check(ctx: Any, table: str, column: str, key: str) -> PlannedStep:
+def add_not_null_check(ctx: PhaseContext, table: str, column: str, key: str) -> PlannedStep:
     """NOT NULL for new writes while both versions run. On a table with pending rows a row
     whose `up` failed is pending and may be NULL here: the old version's write must go
     through (the row is listed and converted before contract)."""
@@ -78,7 +87,7 @@ def add_not_null_check(ctx: Any, table: str, column: str, key: str) -> PlannedSt
     )
 
 
-def finish_not_null(ctx: Any, table: str, column: str, key: str) -> list[PlannedStep]:
+def finish_not_null(ctx: PhaseContext, table: str, column: str, key: str) -> list[PlannedStep]:
     """VALIDATE (scan under SHARE UPDATE EXCLUSIVE: writes go on), then SET NOT NULL, which
     PostgreSQL >= 12 proves from the valid CHECK without another scan, then drop the CHECK.
     A table with pending rows first gets the plain CHECK (NOT VALID) to validate: contract
@@ -135,7 +144,7 @@ def finish_not_null(ctx: Any, table: str, column: str, key: str) -> list[Planned
     ]
 
 
-def constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[PlannedStep]:
+def constraint_steps(ctx: PhaseContext, table: str, column: ColumnSpec) -> list[PlannedStep]:
     """Expand-phase steps for the constraints a new column declares."""
     ref, col = ctx.table_ref(table), sql.Identifier(column.name)
     steps: list[PlannedStep] = []
@@ -205,7 +214,7 @@ def constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[PlannedSt
     return steps
 
 
-def finish_constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[PlannedStep]:
+def finish_constraint_steps(ctx: PhaseContext, table: str, column: ColumnSpec) -> list[PlannedStep]:
     """Contract-phase steps: validate what expand added NOT VALID, attach the unique index."""
     ref = ctx.table_ref(table)
     steps: list[PlannedStep] = []
@@ -245,3 +254,39 @@ def finish_constraint_steps(ctx: Any, table: str, column: ColumnSpec) -> list[Pl
             )
         )
     return steps
+
+
+class _Rollback(Exception):
+    pass
+
+
+def is_fast_default(conn: psycopg.Connection[Any], type_: str, default: str, where: str) -> bool:
+    """Add the column to an empty temporary table and ask PostgreSQL whether it stored a
+    "missing value" (catalog-only) or would have rewritten the table. Empty, so a volatile
+    default is never evaluated: validation runs no user code."""
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = '10s'")
+            conn.execute("CREATE TEMP TABLE _ec_probe ON COMMIT DROP AS SELECT 1 AS x WHERE false")
+            # binary=True: the extended protocol, one statement only.
+            conn.execute(
+                sql.SQL("ALTER TABLE _ec_probe ADD COLUMN c {} DEFAULT ({})").format(
+                    type_sql(type_), expression_sql(default)
+                ),
+                binary=True,
+            )
+            row = conn.execute(
+                "SELECT atthasmissing FROM pg_attribute"
+                " WHERE attrelid = '_ec_probe'::regclass AND attname = 'c'"
+            ).fetchone()
+            raise _Rollback(bool(row and row[0]))
+    except _Rollback as result:
+        return bool(result.args[0])
+    except psycopg.Error as exc:
+        denied = privilege_error(exc, doing=f"{where}: checking default {default!r}")
+        if denied is not None:
+            raise denied from exc
+        raise MigrationInvalid(
+            f"{where}: default {default!r} is not valid for {type_}: "
+            f"{(exc.diag.message_primary or str(exc)).strip()}"
+        ) from None

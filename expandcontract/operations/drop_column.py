@@ -7,22 +7,32 @@ the old version (which still reads and may require it) sees a sensible value.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from expandcontract.operations.base import DualWrite, MigrationInvalid, Operation, identifier, text
+from expandcontract.operations.base import (
+    DualWrite,
+    Expression,
+    MigrationInvalid,
+    Operation,
+    Resolved,
+    identifier,
+    text,
+)
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.expressions import check_expression
 from expandcontract.operations.state import VersionState
+
+if TYPE_CHECKING:
+    from expandcontract.verify.mapping import VersionMap
 
 
 @dataclasses.dataclass
 class DropColumn(Operation):
     kind: ClassVar[str] = "drop_column"
-    fields: ClassVar[dict[str, bool]] = {"table": True, "column": True, "down": False}
 
     table: str
     column: str
     down: str | None = None
-    _physical: tuple[str, str] = dataclasses.field(default=("", ""), repr=False)
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> DropColumn:
@@ -33,13 +43,7 @@ class DropColumn(Operation):
         check_expression(down, what=f"{where}: down")
         return cls(table, column, down)
 
-    def to_spec(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"table": self.table, "column": self.column}
-        if self.down is not None:
-            out["down"] = self.down
-        return out
-
-    def apply(self, state: VersionState, *, where: str) -> None:
+    def apply(self, state: VersionState, *, where: str) -> Resolved:
         table = state.table(self.table, where)
         column = state.column(table, self.column, where)
         physical = state.physical.tables.get(table.physical)
@@ -58,11 +62,31 @@ class DropColumn(Operation):
             )
         state.claim(table, column.physical, "drop_column", where)
         del table.columns[self.column]
-        self._physical = (table.physical, column.physical)
+        return _Dropped(table.physical, column.physical, self.down)
 
-    def dual_writes(self, ctx: Any) -> list[DualWrite]:
+    def link(self, versions: VersionMap) -> None:
+        if link := versions.by_new(self.table):
+            gone = [c for c in link.columns if c.new == self.column]
+            link.columns = [c for c in link.columns if c.new != self.column]
+            for c in gone:
+                link.dropped[c.old] = self.down
+
+
+@dataclasses.dataclass(frozen=True)
+class _Dropped(Resolved):
+    table: str  # physical
+    column: str  # physical
+    down: str | None
+
+    def expressions(self, ctx: PhaseContext) -> list[Expression]:
+        if self.down is None:
+            return []
+        old_type = ctx.physical.tables[self.table].columns[self.column].type
+        return [Expression("down", self.down, old_type, "new", self.table)]
+
+    def dual_writes(self, ctx: PhaseContext) -> list[DualWrite]:
         if self.down is None:
             return []
         # Recomputed for new-version inserts and whenever a column ``down`` reads changes: the
         # old version keeps reading a value derived from the new version's current data.
-        return [DualWrite(self._physical[0], self._physical[1], self.down, "down", "always")]
+        return [DualWrite(self.table, self.column, self.down, "down", "always")]

@@ -9,8 +9,10 @@ from expandcontract.operations.base import (
     MigrationInvalid,
     Operation,
     PlannedStep,
+    Resolved,
     identifier,
 )
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.ddl import drop_index_concurrently
 from expandcontract.operations.state import VersionState
 
@@ -18,7 +20,6 @@ from expandcontract.operations.state import VersionState
 @dataclasses.dataclass
 class DropIndex(Operation):
     kind: ClassVar[str] = "drop_index"
-    fields: ClassVar[dict[str, bool]] = {"name": True}
 
     name: str
 
@@ -26,10 +27,7 @@ class DropIndex(Operation):
     def _build(cls, data: dict[str, Any], *, where: str) -> DropIndex:
         return cls(identifier(data, "name", where, what="index name"))
 
-    def to_spec(self) -> dict[str, Any]:
-        return {"name": self.name}
-
-    def apply(self, state: VersionState, *, where: str) -> None:
+    def apply(self, state: VersionState, *, where: str) -> Resolved:
         owner = state.physical.index_owner(self.name)
         if owner is None or self.name in state.dropped_indexes:
             raise MigrationInvalid(f"{where}: index {self.name!r} does not exist")
@@ -41,6 +39,12 @@ class DropIndex(Operation):
                 "drop the constraint instead (sql operation on contract)",
             )
         state.dropped_indexes.add(self.name)
+        return _Dropped(self.name)
 
-    def contract(self, ctx: Any) -> list[PlannedStep]:
+
+@dataclasses.dataclass(frozen=True)
+class _Dropped(Resolved):
+    name: str
+
+    def contract(self, ctx: PhaseContext) -> list[PlannedStep]:
         return [drop_index_concurrently(ctx.schema, self.name)]

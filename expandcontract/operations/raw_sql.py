@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 
 from psycopg import sql
 
-from expandcontract.operations.base import MigrationInvalid, Operation, PlannedStep, text
+from expandcontract.operations.base import MigrationInvalid, Operation, PlannedStep, Resolved, text
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.state import VersionState
 from expandcontract.runner.runner import NON_TRANSACTIONAL
 
@@ -17,7 +18,6 @@ from expandcontract.runner.runner import NON_TRANSACTIONAL
 @dataclasses.dataclass
 class RawSql(Operation):
     kind: ClassVar[str] = "sql"
-    fields: ClassVar[dict[str, bool]] = {"up": True, "down": False, "on": False}
 
     up: str
     down: str | None = None
@@ -33,19 +33,22 @@ class RawSql(Operation):
         return cls(up, text(data, "down", where, required=False), on)
 
     def to_spec(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"up": self.up, "on": self.on}
-        if self.down is not None:
-            out["down"] = self.down
-        return out
+        # `on` is always written: checksums of migrations applied by earlier releases hold it.
+        return {"on": self.on, **super().to_spec()}
 
-    def apply(self, state: VersionState, *, where: str) -> None:
-        return None
+    def apply(self, state: VersionState, *, where: str) -> Resolved:
+        return _Opaque(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Opaque(Resolved):
+    op: RawSql
 
     def _step(self, key: str, body: str) -> PlannedStep:
         # CONCURRENTLY / VACUUM cannot run inside a transaction block.
         return PlannedStep(
             key,
-            f"raw sql ({self.on})",
+            f"raw sql ({self.op.on})",
             (sql.SQL(body),),  # the escape hatch: statements by design
             "as written (unknown)",
             "unknown",
@@ -53,13 +56,13 @@ class RawSql(Operation):
             multi_statement=True,
         )
 
-    def expand(self, ctx: Any) -> list[PlannedStep]:
-        return [self._step("up", self.up)] if self.on == "expand" else []
+    def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
+        return [self._step("up", self.op.up)] if self.op.on == "expand" else []
 
-    def contract(self, ctx: Any) -> list[PlannedStep]:
-        return [self._step("up", self.up)] if self.on == "contract" else []
+    def contract(self, ctx: PhaseContext) -> list[PlannedStep]:
+        return [self._step("up", self.op.up)] if self.op.on == "contract" else []
 
-    def rollback(self, ctx: Any) -> list[PlannedStep]:
-        if self.on == "expand" and self.down:
-            return [self._step("down", self.down)]
+    def rollback(self, ctx: PhaseContext) -> list[PlannedStep]:
+        if self.op.on == "expand" and self.op.down:
+            return [self._step("down", self.op.down)]
         return []

@@ -4,20 +4,29 @@ physical RENAME happens at contract, catalog-only."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from expandcontract.operations.base import MigrationInvalid, Operation, identifier
+from expandcontract.operations.base import (
+    NOTHING,
+    MigrationInvalid,
+    Operation,
+    Resolved,
+    identifier,
+    spec_key,
+)
 from expandcontract.operations.state import PREFIX, VersionState
+
+if TYPE_CHECKING:
+    from expandcontract.verify.mapping import VersionMap
 
 
 @dataclasses.dataclass
 class RenameColumn(Operation):
     kind: ClassVar[str] = "rename_column"
-    fields: ClassVar[dict[str, bool]] = {"table": True, "from": True, "to": True}
 
     table: str
-    old: str
-    new: str
+    old: str = spec_key("from")
+    new: str = spec_key("to")
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> RenameColumn:
@@ -27,10 +36,7 @@ class RenameColumn(Operation):
             identifier(data, "to", where, what="column name"),
         )
 
-    def to_spec(self) -> dict[str, Any]:
-        return {"table": self.table, "from": self.old, "to": self.new}
-
-    def apply(self, state: VersionState, *, where: str) -> None:
+    def apply(self, state: VersionState, *, where: str) -> Resolved:
         table = state.table(self.table, where)
         column = state.column(table, self.old, where)
         if self.new in table.columns:
@@ -42,3 +48,11 @@ class RenameColumn(Operation):
             (self.new if name == self.old else name): col for name, col in table.columns.items()
         }
         column.name = self.new
+        return NOTHING
+
+    def link(self, versions: VersionMap) -> None:
+        if link := versions.by_new(self.table):
+            link.columns = [
+                dataclasses.replace(c, new=self.new) if c.new == self.old else c
+                for c in link.columns
+            ]

@@ -4,19 +4,21 @@ RENAME happens at contract, catalog-only."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from expandcontract.operations.base import Operation, identifier
+from expandcontract.operations.base import NOTHING, Operation, Resolved, identifier, spec_key
 from expandcontract.operations.state import VersionState
+
+if TYPE_CHECKING:
+    from expandcontract.verify.mapping import VersionMap
 
 
 @dataclasses.dataclass
 class RenameTable(Operation):
     kind: ClassVar[str] = "rename_table"
-    fields: ClassVar[dict[str, bool]] = {"from": True, "to": True}
 
-    old: str
-    new: str
+    old: str = spec_key("from")
+    new: str = spec_key("to")
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> RenameTable:
@@ -25,12 +27,14 @@ class RenameTable(Operation):
             identifier(data, "to", where, what="table name"),
         )
 
-    def to_spec(self) -> dict[str, Any]:
-        return {"from": self.old, "to": self.new}
-
-    def apply(self, state: VersionState, *, where: str) -> None:
+    def apply(self, state: VersionState, *, where: str) -> Resolved:
         table = state.table(self.old, where)
         state.new_relation_name_free(self.new, where, "table")
         del state.tables[self.old]
         table.name = self.new
         state.tables[self.new] = table
+        return NOTHING
+
+    def link(self, versions: VersionMap) -> None:
+        if link := versions.by_new(self.old):
+            link.new = self.new

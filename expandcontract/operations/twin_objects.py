@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
 
 from psycopg import sql
 
@@ -21,6 +20,7 @@ from expandcontract.operations.base import (
     MigrationInvalid,
     PlannedStep,
 )
+from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.expressions import catalog_sql, rename_columns
 from expandcontract.operations.state import LogicalColumn, VersionState, duplicate_name
 from expandcontract.schema.model import Constraint, Index, Statistics, Table
@@ -67,7 +67,7 @@ class TwinObjects:
     constraints: list[Constraint] = dataclasses.field(default_factory=list)
     statistics: list[Statistics] = dataclasses.field(default_factory=list)
 
-    def _twins(self, ctx: Any) -> dict[str, str]:
+    def _twins(self, ctx: PhaseContext) -> dict[str, str]:
         """Old physical column -> its twin, for every column of the table with a twin."""
         twins = {
             column.physical
@@ -79,17 +79,17 @@ class TwinObjects:
         columns = ctx.physical.tables[self.table].columns
         return {c: duplicate_name(c) for c in columns if duplicate_name(c) in twins}
 
-    def _mine(self, ctx: Any, uses: list[str]) -> bool:
+    def _mine(self, ctx: PhaseContext, uses: list[str]) -> bool:
         twins = self._twins(ctx)
         return next(c for c in twins if c in uses) == self.old
 
-    def _indexes(self, ctx: Any) -> list[Index]:
+    def _indexes(self, ctx: PhaseContext) -> list[Index]:
         return [index for index in self.indexes if self._mine(ctx, index.uses)]
 
-    def _constraints(self, ctx: Any) -> list[Constraint]:
+    def _constraints(self, ctx: PhaseContext) -> list[Constraint]:
         return [con for con in self.constraints if self._mine(ctx, con.columns)]
 
-    def _statistics(self, ctx: Any) -> list[Statistics]:
+    def _statistics(self, ctx: PhaseContext) -> list[Statistics]:
         return [stat for stat in self.statistics if self._mine(ctx, stat.uses)]
 
     @classmethod
@@ -142,7 +142,7 @@ class TwinObjects:
 
     # expand
 
-    def expand(self, ctx: Any) -> list[PlannedStep]:
+    def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
         twins = self._twins(ctx)
         steps = [
             self._copy_index(ctx, index, twins)
@@ -153,7 +153,7 @@ class TwinObjects:
         steps += [self._copy_statistics(ctx, stat, twins) for stat in self._statistics(ctx)]
         return steps
 
-    def _copy_index(self, ctx: Any, index: Index, twins: dict[str, str]) -> PlannedStep:
+    def _copy_index(self, ctx: PhaseContext, index: Index, twins: dict[str, str]) -> PlannedStep:
         copy = _copy_index_name(index)
         columns = sql.SQL(", ").join(sql.Identifier(twins.get(c, c)) for c in index.columns)
         clauses: list[sql.Composable] = []
@@ -186,7 +186,9 @@ class TwinObjects:
             stage="indexes",
         )
 
-    def _copy_constraint(self, ctx: Any, con: Constraint, twins: dict[str, str]) -> PlannedStep:
+    def _copy_constraint(
+        self, ctx: PhaseContext, con: Constraint, twins: dict[str, str]
+    ) -> PlannedStep:
         definition = _NOT_VALID.sub("", con.definition)
         if con.kind == "c":
             body = definition.strip()[len("CHECK") :].strip()
@@ -219,7 +221,9 @@ class TwinObjects:
             stage="constraints",
         )
 
-    def _copy_statistics(self, ctx: Any, stat: Statistics, twins: dict[str, str]) -> PlannedStep:
+    def _copy_statistics(
+        self, ctx: PhaseContext, stat: Statistics, twins: dict[str, str]
+    ) -> PlannedStep:
         copy = sql.Identifier(stat.schema, _copy_statistics_name(stat))
         keys: list[sql.Composable] = [sql.Identifier(twins.get(c, c)) for c in stat.columns]
         keys += [
@@ -257,7 +261,7 @@ class TwinObjects:
 
     # contract
 
-    def validate(self, ctx: Any) -> list[PlannedStep]:
+    def validate(self, ctx: PhaseContext) -> list[PlannedStep]:
         """Build the index copies that had to wait for the backfill, validate the constraint
         copies."""
         twins = self._twins(ctx)
@@ -283,7 +287,7 @@ class TwinObjects:
             for con in self._constraints(ctx)
         ]
 
-    def replica_identity(self, ctx: Any) -> list[PlannedStep]:
+    def replica_identity(self, ctx: PhaseContext) -> list[PlannedStep]:
         """Before the swap drops the old index: the table's replica identity moves to the copy
         (the twin is NOT NULL by now), so logical replication never sees a table without one."""
         twins = self._twins(ctx)
@@ -311,7 +315,7 @@ class TwinObjects:
             if index.replica_identity
         ]
 
-    def take_names(self, ctx: Any, final_table: str) -> list[PlannedStep]:
+    def take_names(self, ctx: PhaseContext, final_table: str) -> list[PlannedStep]:
         """After the swap: copies take the original names, unique constraints are re-attached
         USING INDEX with their deferrability; comments and CLUSTER ON follow."""
         ref = ctx.table_ref(final_table)

@@ -6,13 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 from expandcontract.engine.migration import Migration
-from expandcontract.operations.add_column import AddColumn
-from expandcontract.operations.alter_column import AlterColumn
-from expandcontract.operations.create_table import CreateTable
-from expandcontract.operations.drop_column import DropColumn
-from expandcontract.operations.drop_table import DropTable
-from expandcontract.operations.rename_column import RenameColumn
-from expandcontract.operations.rename_table import RenameTable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +57,8 @@ class VersionMap:
 
 
 def version_map(migration: Migration, old_columns: dict[str, list[str]]) -> VersionMap:
-    """Follow the operations in order over the old version's tables and columns."""
+    """Follow the operations in order over the old version's tables and columns (each
+    operation's ``link``)."""
     tables = {
         name: TableLink(name, name, [ColumnLink(c, c) for c in columns])
         for name, columns in old_columns.items()
@@ -73,36 +67,7 @@ def version_map(migration: Migration, old_columns: dict[str, list[str]]) -> Vers
     dropped: set[str] = set()
     added: dict[str, set[str]] = {}
 
-    def table(new_name: str) -> TableLink | None:
-        return next((t for t in tables.values() if t.new == new_name), None)
-
+    versions = VersionMap(tables, created, dropped, added)
     for op in migration.operations:
-        if isinstance(op, RenameTable) and (link := table(op.old)):
-            link.new = op.new
-        elif isinstance(op, RenameColumn) and (link := table(op.table)):
-            link.columns = [
-                dataclasses.replace(c, new=op.new) if c.new == op.old else c for c in link.columns
-            ]
-        elif isinstance(op, AlterColumn) and (link := table(op.table)):
-            link.columns = [
-                dataclasses.replace(c, up=op.up or c.up, down=op.down or c.down)
-                if c.new == op.column
-                else c
-                for c in link.columns
-            ]
-        elif isinstance(op, AddColumn) and (link := table(op.table)):
-            link.added[op.column.name] = op.fill
-            if op.up is not None:
-                link.added_up[op.column.name] = op.up
-            added.setdefault(link.old, set()).add(op.column.name)
-        elif isinstance(op, DropColumn) and (link := table(op.table)):
-            gone = [c for c in link.columns if c.new == op.column]
-            link.columns = [c for c in link.columns if c.new != op.column]
-            for c in gone:
-                link.dropped[c.old] = op.down
-        elif isinstance(op, DropTable) and (link := table(op.name)):
-            dropped.add(link.old)
-            del tables[link.old]
-        elif isinstance(op, CreateTable):
-            created.add(op.name)
-    return VersionMap(tables, created, dropped, added)
+        op.link(versions)
+    return versions

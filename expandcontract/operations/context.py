@@ -1,4 +1,5 @@
-"""What operations see while they build their steps."""
+"""What operations see while they build their steps: the physical schema as introspected, the
+new version's logical state, and what validation learned from the live database."""
 
 from __future__ import annotations
 
