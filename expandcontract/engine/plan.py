@@ -223,12 +223,9 @@ def _add_pending(ctx: PhaseContext, table: str) -> PlannedStep:
 
 
 def _warnings(ctx: PhaseContext, migration: Migration) -> list[str]:
-    out = []
-    if any(op.kind == "sql" for op in migration.operations):
-        out.append(
-            "sql operations are opaque to ec: the new version's views only know about tables "
-            "and columns described by ec's own operations"
-        )
+    from expandcontract.operations.raw_sql import sql_warnings
+
+    out = sql_warnings(migration.operations)
     if ctx.physical.server_version < 150000:
         out.append("views are created without security_invoker (needs PostgreSQL 15)")
     return out

@@ -4,6 +4,9 @@ Simple views are auto-updatable, so the new version reads and writes through the
 defaults the new version expects are set on the views; security_invoker (PostgreSQL 15+)
 keeps row-level security and privileges evaluated as the querying role. The app's roles get
 the privileges they have on the base tables and columns; column comments are copied.
+
+Tables an expand-time raw ``sql`` declares (``tables:``) get their view from the catalog when
+the step runs, after the sql (operations/sql_views.py): the plan cannot know their columns.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from expandcontract.operations.base import CATALOG, MigrationInvalid, PlannedSte
 from expandcontract.operations.column_settings import grant_statements
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.expressions import expression_sql
+from expandcontract.operations.sql_views import catalog_view, declared_tables
 from expandcontract.operations.state import LogicalTable, duplicate_name
 from expandcontract.schema.model import Column
 
@@ -23,23 +27,23 @@ def view_steps(ctx: PhaseContext) -> list[PlannedStep]:
     statements: list[sql.SQL | sql.Composed] = [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(vs)
     ]
+    declared = {d.table: d for d in declared_tables(ctx.state) if d.on == "expand"}
     for table in ctx.state.tables.values():
         physical = ctx.physical.tables.get(table.physical)
         view = sql.Identifier(ctx.version_schema, table.name)
-        options = (
-            sql.SQL(" WITH (security_invoker = true)")
-            if _checks_as_invoker(ctx, table)
-            else sql.SQL("")
-        )
-        columns = sql.SQL(", ").join(
-            sql.SQL("{} AS {}").format(sql.Identifier(c.physical), sql.Identifier(c.name))
-            for c in table.columns.values()
-        )
-        statements.append(
-            sql.SQL("CREATE OR REPLACE VIEW {}{} AS SELECT {} FROM {}").format(
-                view, options, columns, ctx.table_ref(table.physical)
+        invoker = _checks_as_invoker(ctx, table)
+        if table.physical in declared:
+            statements.append(
+                catalog_view(
+                    ctx,
+                    table.physical,
+                    logical=table,
+                    invoker=invoker,
+                    where=declared[table.physical].where,
+                )
             )
-        )
+        else:
+            statements.append(_static_view(ctx, table, invoker))
         for column in table.columns.values():
             base_default = None
             if physical is not None and column.physical in physical.columns:
@@ -59,16 +63,42 @@ def view_steps(ctx: PhaseContext) -> list[PlannedStep]:
                         view, sql.Identifier(name), sql.Literal(source.comment)
                     )
                 )
+    for created in declared.values():
+        if created.created:
+            statements.append(
+                catalog_view(
+                    ctx,
+                    created.table,
+                    logical=None,
+                    invoker=ctx.physical.server_version >= 150000,
+                    where=created.where,
+                )
+            )
     statements += _grants(ctx)
+    count = len(ctx.state.tables) + sum(d.created for d in declared.values())
     return [
         PlannedStep(
             "views",
-            f"version schema {ctx.version_schema} with {len(ctx.state.tables)} view(s)",
+            f"version schema {ctx.version_schema} with {count} view(s)",
             tuple(statements),
             "none on tables",
             CATALOG,
         )
     ]
+
+
+def _static_view(ctx: PhaseContext, table: LogicalTable, invoker: bool) -> sql.Composed:
+    options = sql.SQL(" WITH (security_invoker = true)") if invoker else sql.SQL("")
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(sql.Identifier(c.physical), sql.Identifier(c.name))
+        for c in table.columns.values()
+    )
+    return sql.SQL("CREATE OR REPLACE VIEW {}{} AS SELECT {} FROM {}").format(
+        sql.Identifier(ctx.version_schema, table.name),
+        options,
+        columns,
+        ctx.table_ref(table.physical),
+    )
 
 
 def _checks_as_invoker(ctx: PhaseContext, table: LogicalTable) -> bool:

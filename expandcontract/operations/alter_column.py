@@ -1,9 +1,13 @@
-"""alter_column: change type, nullability and/or default.
+"""alter_column: change type, nullability and/or default; add a unique, check or foreign key
+constraint; set or remove the comment.
 
 A default-only change needs no data movement (the new version's view gets the new default;
 contract sets it on the table). A type or nullability change duplicates the column behind
 triggers (duplicate.py): old writes -> ``up``, new writes -> ``down``, backfilled, swapped in
 at contract.
+Constraints (constraints.py) go on the twin when the column is duplicated (type or
+nullability change, or `up` given), else on the column itself, lock-safely either way. A
+comment moves no data: contract sets it on the final column.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import psycopg
 from psycopg import sql
 
 from expandcontract.operations.base import (
@@ -25,10 +30,18 @@ from expandcontract.operations.base import (
     identifier,
     text,
 )
+from expandcontract.operations.column_constraints import (
+    ColumnConstraint,
+    parse_check,
+    parse_references,
+    parse_unique,
+)
+from expandcontract.operations.constraints import Built
 from expandcontract.operations.context import PhaseContext
+from expandcontract.operations.create_constraint import check_in_place
 from expandcontract.operations.duplicate import DuplicatedColumn
 from expandcontract.operations.expressions import check_expression, check_type, expression_sql
-from expandcontract.operations.state import LogicalColumn, VersionState
+from expandcontract.operations.state import LogicalColumn, LogicalTable, VersionState
 
 if TYPE_CHECKING:
     from expandcontract.verify.mapping import VersionMap
@@ -46,6 +59,11 @@ class AlterColumn(Operation):
     default: Any = _UNSET  # a SQL expression, None to drop the default, _UNSET to keep it
     up: str | None = None
     down: str | None = None
+    unique: Any = None  # true or {name, nulls_not_distinct}
+    check: Any = None  # an expression or {name, expression}
+    references: Any = None  # table(column) or {name, table, column, on_delete, …}
+    comment: Any = _UNSET  # text, None to remove it, _UNSET to keep it
+    _constraints: list[ColumnConstraint] = dataclasses.field(default_factory=list)
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> AlterColumn:
@@ -62,11 +80,37 @@ class AlterColumn(Operation):
         )
         if "default" in data:
             op.default = None if data["default"] is None else text(data, "default", where)
+        if "comment" in data:
+            comment = data["comment"]
+            if comment is not None and not isinstance(comment, str):
+                raise MigrationInvalid(f"{where}: comment is a string, or null to remove it")
+            op.comment = comment
+        parsed = (
+            parse_unique(data.get("unique"), f"{where}: unique"),
+            parse_check(data.get("check"), f"{where}: check"),
+            parse_references(data.get("references"), f"{where}: references"),
+        )
+        op.unique, op.check, op.references = (
+            data.get(k) for k in ("unique", "check", "references")
+        )
+        op._constraints = [c for c in parsed if c is not None]
+        names = [c.name for c in op._constraints if c.name]
+        if len(set(names)) != len(names):
+            raise MigrationInvalid(f"{where}: two constraints named {names[0]!r}")
         check_type(op.type, what=f"{where}: type")
         for key, value in (("up", op.up), ("down", op.down), ("default", op.default)):
             check_expression(value if isinstance(value, str) else None, what=f"{where}: {key}")
-        if op.type is None and op.nullable is None and op.default is _UNSET:
-            raise MigrationInvalid(f"{where}: alter_column needs type, nullable or default")
+        if (
+            op.type is None
+            and op.nullable is None
+            and op.default is _UNSET
+            and op.comment is _UNSET
+            and not op._constraints
+        ):
+            raise MigrationInvalid(
+                f"{where}: alter_column needs type, nullable, default, unique, check, "
+                "references or comment"
+            )
         return op
 
     def apply(self, state: VersionState, *, where: str) -> Resolved:
@@ -83,8 +127,11 @@ class AlterColumn(Operation):
         null_changes = self.nullable is not None and self.nullable != column.nullable
         if self.default is not _UNSET:
             column.default = self.default
-        if not (type_changes or null_changes):  # default-only: nothing to move
-            return _Altered(self, table.physical, column, None)
+        # With `up`, a new constraint goes on a twin the new version alone is bound by.
+        moves = type_changes or null_changes or (self.up is not None and bool(self._constraints))
+        if not moves:  # default, comment or in-place constraints: nothing to move
+            built = self._build_constraints(state, table, column.physical, False, where)
+            return _Altered(self, table, column, None, built, column.physical)
         source = physical.columns[column.physical]
         if source.identity or source.generated:
             raise MigrationInvalid(
@@ -103,7 +150,7 @@ class AlterColumn(Operation):
                 f"e.g. up: \"{self.column}::{new_type}\"" if type_changes else
                 f"e.g. up: \"coalesce({self.column}, <value>)\"",
             )  # fmt: skip
-        old_accepts_new_values = not type_changes and (self.nullable is False or column.nullable)
+        old_accepts_new_values = not type_changes and (self.nullable is not True or column.nullable)
         if self.down is None and not old_accepts_new_values:
             raise MigrationInvalid(
                 f"{where}: {self.table}.{self.column} needs `down`: the value the old version "
@@ -119,7 +166,16 @@ class AlterColumn(Operation):
             op="alter_column",
             where=where,
         )
-        return _Altered(self, table.physical, twin.twin, twin)
+        built = self._build_constraints(state, table, twin.twin.physical, True, where)
+        return _Altered(self, table, twin.twin, twin, built, column.physical)
+
+    def _build_constraints(
+        self, state: VersionState, table: LogicalTable, physical: str, twinned: bool, where: str
+    ) -> list[Built]:
+        return [
+            c.build(state, table, self.column, physical, twinned=twinned, where=where)
+            for c in self._constraints
+        ]
 
     def link(self, versions: VersionMap) -> None:
         if link := versions.by_new(self.table):
@@ -134,9 +190,15 @@ class AlterColumn(Operation):
 @dataclasses.dataclass(frozen=True)
 class _Altered(Resolved):
     op: AlterColumn
-    table: str  # physical
+    logical: LogicalTable
     column: LogicalColumn  # the new version's column
-    twin: DuplicatedColumn | None  # None: a default-only change
+    twin: DuplicatedColumn | None  # None: nothing moves
+    constraints: list[Built]
+    source: str  # the physical column as the operation found it
+
+    @property
+    def table(self) -> str:  # physical
+        return self.logical.physical
 
     def types(self) -> list[str]:
         return [self.op.type] if self.op.type else []
@@ -154,10 +216,20 @@ class _Altered(Resolved):
             out.append(Expression("down", self._down(), self.twin.old_type(ctx), "new", self.table))
         if isinstance(self.op.default, str):
             out.append(Expression("default", self.op.default, self.column.type))
+        for c in self.op._constraints:
+            if c.check is not None:
+                out.append(Expression("check", c.check, "boolean", "new", self.table))
         return out
 
+    def probe(self, conn: psycopg.Connection[Any], ctx: PhaseContext, where: str) -> None:
+        if self.twin is None:
+            for built in self.constraints:
+                physical = {self.op.column: self.source}
+                check_in_place(conn, ctx, self.logical, physical, built, where)
+
     def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
-        return self.twin.expand(ctx) if self.twin else []
+        steps = self.twin.expand(ctx) if self.twin else []
+        return steps + [s for c in self.constraints for s in c.expand(ctx)]
 
     def dual_writes(self, ctx: PhaseContext) -> list[DualWrite]:
         if self.twin is None:
@@ -166,12 +238,30 @@ class _Altered(Resolved):
         return self.twin.dual_writes(self.op.up, self._down())
 
     def contract(self, ctx: PhaseContext) -> list[PlannedStep]:
-        return self.twin.contract(ctx) if self.twin else []
+        steps = self.twin.contract(ctx) if self.twin else []
+        return steps + [s for c in self.constraints for s in c.contract(ctx)]
 
     def after_swap(self, ctx: PhaseContext) -> list[PlannedStep]:
         """After the old column is dropped and the twin renamed: the twin's objects take their
         names, and the default is set (table renames come later, so the physical name holds)."""
         steps = self.twin.after_swap(ctx) if self.twin else []
+        steps += [s for c in self.constraints for s in c.after_swap(ctx)]
+        if self.op.comment is not _UNSET:
+            steps.append(
+                PlannedStep(
+                    f"comment:{self.column.name}",
+                    f"comment on {self.table}.{self.column.name}",
+                    (
+                        sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                            ctx.table_ref(self.table),
+                            sql.Identifier(self.column.name),
+                            sql.Literal(self.op.comment),
+                        ),
+                    ),
+                    "SHARE UPDATE EXCLUSIVE",
+                    CATALOG,
+                )
+            )
         if self.op.default is not _UNSET or self.twin is not None:
             default = self.column.default
             action = (
@@ -195,4 +285,5 @@ class _Altered(Resolved):
         return steps
 
     def rollback(self, ctx: PhaseContext) -> list[PlannedStep]:
-        return self.twin.rollback(ctx) if self.twin else []
+        steps = [s for c in reversed(self.constraints) for s in c.rollback(ctx)]
+        return steps + (self.twin.rollback(ctx) if self.twin else [])

@@ -1,4 +1,6 @@
-"""create_table: a new, empty table, so every constraint can be created directly."""
+"""create_table: a new, empty table, so every constraint can be created directly, in one
+CREATE TABLE (comments in the same transaction). Column and table constraints keep the names
+the migration gives them; ``serial`` types are PostgreSQL's shorthand."""
 
 from __future__ import annotations
 
@@ -16,13 +18,17 @@ from expandcontract.operations.base import (
     Resolved,
     identifier,
 )
-from expandcontract.operations.columns import ColumnSpec
+from expandcontract.operations.columns import SERIAL, ColumnSpec
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.expressions import expression_sql, type_sql
 from expandcontract.operations.state import LogicalColumn, LogicalTable, VersionState
+from expandcontract.operations.table_constraints import INDEXED, TableConstraint
 
 if TYPE_CHECKING:
     from expandcontract.verify.mapping import VersionMap
+
+# Rendered as keywords, never from user text.
+_SERIAL_SQL = {"smallint": "smallserial", "integer": "serial", "bigint": "bigserial"}
 
 
 @dataclasses.dataclass
@@ -30,6 +36,8 @@ class CreateTable(Operation):
     kind: ClassVar[str] = "create_table"
     name: str
     columns: list[ColumnSpec]
+    constraints: list[TableConstraint] = dataclasses.field(default_factory=list)
+    comment: str | None = None
 
     @classmethod
     def _build(cls, data: dict[str, Any], *, where: str) -> CreateTable:
@@ -37,15 +45,61 @@ class CreateTable(Operation):
         raw = data["columns"]
         if not isinstance(raw, list) or not raw:
             raise MigrationInvalid(f"{where}: columns must be a non-empty list")
-        columns = [ColumnSpec.parse(c, f"{where}.columns[{i}]") for i, c in enumerate(raw)]
+        columns = [
+            ColumnSpec.parse(c, f"{where}.columns[{i}]", serial=True) for i, c in enumerate(raw)
+        ]
         names = [c.name for c in columns]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise MigrationInvalid(f"{where}: duplicate column(s) {', '.join(duplicates)}")
-        return cls(table, columns)
+        listed = data.get("constraints") or []
+        if not isinstance(listed, list):
+            raise MigrationInvalid(f"{where}: constraints must be a list")
+        constraints = [
+            TableConstraint.parse(c, f"{where}.constraints[{i}]") for i, c in enumerate(listed)
+        ]
+        comment = data.get("comment")
+        if comment is not None and not isinstance(comment, str):
+            raise MigrationInvalid(f"{where}: comment must be text, got {comment!r}")
+        op = cls(table, columns, constraints, comment)
+        op._check_constraints(where)
+        return op
+
+    def _check_constraints(self, where: str) -> None:
+        columns = {c.name for c in self.columns}
+        for i, con in enumerate(self.constraints):
+            unknown = [c for c in con.used_columns() if c not in columns]
+            if unknown:
+                raise MigrationInvalid(
+                    f"{where}.constraints[{i}]: column(s) {', '.join(unknown)} are not columns "
+                    f"of {self.name!r}"
+                )
+        primary = [c.name for c in self.constraints if c.type == "primary_key"]
+        if len(primary) + (1 if any(c.primary_key for c in self.columns) else 0) > 1:
+            raise MigrationInvalid(
+                f"{where}: {self.name!r} has more than one primary key",
+                "use either primary_key: true on columns or one primary_key constraint",
+            )
+        given = [c.name for c in self.constraints]
+        given += [n for c in self.columns for n in (c.check_name, c.references_name) if n]
+        twice = sorted({n for n in given if given.count(n) > 1})
+        if twice:
+            raise MigrationInvalid(f"{where}: constraint name(s) used twice: {', '.join(twice)}")
 
     def apply(self, state: VersionState, *, where: str) -> Resolved:
+        if self.name in state.dropped_tables:
+            raise MigrationInvalid(
+                f"{where}: table {self.name!r} is dropped earlier in this migration; the old "
+                "version keeps using it until contract, so a new table cannot take its name yet",
+                "create the new table in the next migration, or under another name and "
+                "rename_table it after this migration completes",
+            )
         state.new_relation_name_free(self.name, where, "table")
+        for con in self.constraints:
+            if con.type in INDEXED:  # its index takes the constraint's name
+                state.new_relation_name_free(con.name, where, f"{con.type} constraint")
+                state.created_indexes[con.name] = self.name
+        keyed = {c for con in self.constraints if con.type == "primary_key" for c in con.columns}
         state.tables[self.name] = LogicalTable(
             self.name,
             self.name,
@@ -53,8 +107,8 @@ class CreateTable(Operation):
                 c.name: LogicalColumn(
                     c.name,
                     c.name,
-                    c.type,
-                    c.nullable,
+                    c.base_type,
+                    c.nullable and c.name not in keyed,
                     c.default,
                     "a" if c.identity else "",
                     "created",
@@ -74,22 +128,38 @@ class _Created(Resolved):
     op: CreateTable
 
     def types(self) -> list[str]:
-        return [c.type for c in self.op.columns]
+        return [c.base_type for c in self.op.columns]
 
     def references(self) -> list[tuple[str, str]]:
-        return [(c.name, c.references) for c in self.op.columns if c.references]
+        out = [(c.name, c.references) for c in self.op.columns if c.references]
+        out += [(con.name, ref) for con in self.op.constraints for ref in con.references()]
+        return out
 
     def expressions(self, ctx: PhaseContext) -> list[Expression]:
         out = []
+        table = self.op.name
         for column in self.op.columns:
             if column.default is not None:
-                out.append(Expression("default", column.default, column.type))
+                out.append(Expression("default", column.default, column.base_type))
             if column.check:
-                out.append(Expression("check", column.check, "boolean", "new", self.op.name))
+                out.append(Expression("check", column.check, "boolean", "new", table))
+        for con in self.op.constraints:
+            label = f"constraint {con.name}"
+            if con.check is not None:
+                out.append(Expression(label, con.check, "boolean", "new", table))
+            if con.where is not None:
+                out.append(Expression(f"{label}: where", con.where, "boolean", "new", table))
+            for e in con.elements:
+                if e.expression is not None:  # any type casts to text: checks reads and shape
+                    out.append(Expression(f"{label}: element", e.expression, "text", "new", table))
         return out
 
     def _column_sql(self, ctx: PhaseContext, column: ColumnSpec) -> sql.Composed:
-        parts: list[sql.Composable] = [sql.Identifier(column.name), type_sql(column.type)]
+        if column.serial:
+            typ: sql.Composable = sql.SQL(_SERIAL_SQL[SERIAL[column.type.lower()]])
+        else:
+            typ = type_sql(column.type)
+        parts: list[sql.Composable] = [sql.Identifier(column.name), typ]
         if column.identity:
             parts.append(sql.SQL("GENERATED BY DEFAULT AS IDENTITY"))
         if column.default is not None:
@@ -99,9 +169,21 @@ class _Created(Resolved):
         if column.unique:
             parts.append(sql.SQL("UNIQUE"))
         if column.check:
+            if column.check_name:
+                parts.append(sql.SQL("CONSTRAINT {}").format(sql.Identifier(column.check_name)))
             parts.append(sql.SQL("CHECK ({})").format(expression_sql(column.check)))
+            if column.check_no_inherit:
+                parts.append(sql.SQL("NO INHERIT"))
         if column.references:
-            parts.append(sql.SQL("REFERENCES {}").format(ctx.reference(column.references)))
+            if column.references_name:
+                parts.append(
+                    sql.SQL("CONSTRAINT {}").format(sql.Identifier(column.references_name))
+                )
+            parts.append(
+                sql.SQL("REFERENCES {}{}").format(
+                    ctx.reference(column.references), column.foreign_key.clause()
+                )
+            )
         return sql.SQL(" ").join(parts)
 
     def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
@@ -109,15 +191,25 @@ class _Created(Resolved):
         primary = [sql.Identifier(c.name) for c in self.op.columns if c.primary_key]
         if primary:
             items.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(primary)))
+        items += [con.render(ctx, lambda name: _physical(ctx, name)) for con in self.op.constraints]
+        ref = ctx.table_ref(self.op.name)
+        statements = [sql.SQL("CREATE TABLE {} ({})").format(ref, sql.SQL(", ").join(items))]
+        if self.op.comment is not None:
+            statements.append(
+                sql.SQL("COMMENT ON TABLE {} IS {}").format(ref, sql.Literal(self.op.comment))
+            )
+        statements += [
+            sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                ref, sql.Identifier(c.name), sql.Literal(c.comment)
+            )
+            for c in self.op.columns
+            if c.comment is not None
+        ]
         return [
             PlannedStep(
                 "create",
                 f"create table {self.op.name}",
-                (
-                    sql.SQL("CREATE TABLE {} ({})").format(
-                        ctx.table_ref(self.op.name), sql.SQL(", ").join(items)
-                    ),
-                ),
+                tuple(statements),
                 "ACCESS EXCLUSIVE (new table)",
                 CATALOG,
             )
@@ -133,3 +225,9 @@ class _Created(Resolved):
                 CATALOG,
             )
         ]
+
+
+def _physical(ctx: PhaseContext, name: str) -> str:
+    """A referenced table: the physical name of the new version's table of that name."""
+    table = ctx.state.tables.get(name)
+    return table.physical if table is not None else name

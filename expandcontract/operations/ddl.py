@@ -144,10 +144,48 @@ def finish_not_null(ctx: PhaseContext, table: str, column: str, key: str) -> lis
     ]
 
 
+def check_constraint_name(table: str, column: ColumnSpec) -> str:
+    """The name the user gave the column's CHECK, else PostgreSQL's style of name."""
+    return column.check_name or object_name(table, column.name, suffix="check")
+
+
+def foreign_key_name(table: str, column: ColumnSpec) -> str:
+    return column.references_name or object_name(table, column.name, suffix="fkey")
+
+
+def _check_names_free(ctx: PhaseContext, table: str, column: ColumnSpec) -> None:
+    """A name the user gave must be free on the table: PostgreSQL would refuse it half-way."""
+    physical = ctx.physical.tables.get(table)
+    taken = set(physical.constraints) if physical else set()
+    given = [n for n in (column.check_name, column.references_name) if n]
+    for name in given:
+        if name in taken:
+            raise MigrationInvalid(
+                f"column {column.name!r}: table {table!r} already has a constraint {name!r}"
+            )
+    if len(given) == 2 and given[0] == given[1]:
+        raise MigrationInvalid(f"column {column.name!r}: check and references share a name")
+
+
 def constraint_steps(ctx: PhaseContext, table: str, column: ColumnSpec) -> list[PlannedStep]:
-    """Expand-phase steps for the constraints a new column declares."""
+    """Expand-phase steps for the constraints (and comment) a new column declares."""
     ref, col = ctx.table_ref(table), sql.Identifier(column.name)
+    _check_names_free(ctx, table, column)
     steps: list[PlannedStep] = []
+    if column.comment is not None:
+        steps.append(
+            PlannedStep(
+                f"comment:{column.name}",
+                f"comment on {table}.{column.name}",
+                (
+                    sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                        ref, col, sql.Literal(column.comment)
+                    ),
+                ),
+                "SHARE UPDATE EXCLUSIVE",
+                CATALOG,
+            )
+        )
     if not column.nullable:
         steps.append(add_not_null_check(ctx, table, column.name, f"nn:{column.name}"))
     if column.check:
@@ -160,10 +198,11 @@ def constraint_steps(ctx: PhaseContext, table: str, column: ColumnSpec) -> list[
                 f"check:{column.name}",
                 f"CHECK on {table}.{column.name} NOT VALID",
                 (
-                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}){} NOT VALID").format(
                         ref,
-                        sql.Identifier(object_name(table, column.name, suffix="check")),
+                        sql.Identifier(check_constraint_name(table, column)),
                         expression_sql(check),
+                        sql.SQL(" NO INHERIT" if column.check_no_inherit else ""),
                     ),
                 ),
                 "ACCESS EXCLUSIVE",
@@ -178,12 +217,14 @@ def constraint_steps(ctx: PhaseContext, table: str, column: ColumnSpec) -> list[
                 f"foreign key {table}.{column.name} -> {column.references} NOT VALID",
                 (
                     sql.SQL(
-                        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} NOT VALID"
+                        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({})"
+                        " REFERENCES {}{} NOT VALID"
                     ).format(
                         ref,
-                        sql.Identifier(object_name(table, column.name, suffix="fkey")),
+                        sql.Identifier(foreign_key_name(table, column)),
                         col,
                         ctx.reference(column.references),
+                        column.foreign_key.clause(),
                     ),
                 ),
                 "SHARE ROW EXCLUSIVE",
@@ -220,9 +261,12 @@ def finish_constraint_steps(ctx: PhaseContext, table: str, column: ColumnSpec) -
     steps: list[PlannedStep] = []
     if not column.nullable:
         steps += finish_not_null(ctx, table, column.name, f"nn:{column.name}")
-    for suffix, present in (("check", column.check), ("fkey", column.references)):
+    names = (
+        ("check", check_constraint_name(table, column), column.check),
+        ("fkey", foreign_key_name(table, column), column.references),
+    )
+    for suffix, name, present in names:
         if present:
-            name = object_name(table, column.name, suffix=suffix)
             steps.append(
                 PlannedStep(
                     f"{suffix}:{column.name}:validate",

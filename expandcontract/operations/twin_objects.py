@@ -1,8 +1,10 @@
 """Indexes, constraints and extended statistics on a twinned column die with the old column at
-contract, so they are recreated on the twin: indexes CONCURRENTLY and constraints NOT VALID at
-expand, statistics objects at once; VALIDATE at contract; once the old column is gone, the
-copies take the original names. A copy repeats what the original carried: NULLS NOT DISTINCT,
-storage parameters, tablespace, comments, deferrability, CLUSTER ON and replica identity.
+contract, so they are recreated on the twin: indexes CONCURRENTLY, rebuilt from their catalog
+definition with the column rewritten (any access method, expressions, operator classes,
+ordering, INCLUDE, predicate); constraints NOT VALID at expand, statistics at once; VALIDATE
+at contract; once the old column is gone, the copies take the original names. A copy repeats
+what the original carried: NULLS NOT DISTINCT, storage parameters, tablespace, comments,
+deferrability, CLUSTER ON and replica identity.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from expandcontract.operations.base import (
 )
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.expressions import catalog_sql, rename_columns
+from expandcontract.operations.index_definition import parse_index_definition
 from expandcontract.operations.state import LogicalColumn, VersionState, duplicate_name
 from expandcontract.schema.model import Constraint, Index, Statistics, Table
 
@@ -118,14 +121,12 @@ class TwinObjects:
                     f"{physical.name!r}, so {column!r} must stay NOT NULL",
                     "choose another replica identity first (ALTER TABLE … REPLICA IDENTITY)",
                 )
-            if not index.plain or (index.predicate and old in index.predicate):
-                raise MigrationInvalid(
-                    f"{where}: index {index.name!r} on {column!r} is not a plain btree over "
-                    "columns (an expression, INCLUDE, ordering, operator class, other method or "
-                    "a predicate on the column); ec cannot copy it onto the new column yet",
-                    "drop it in this migration (drop_index) and create the new one with "
-                    "create_index",
-                )
+            # Rebuilt from its definition (any method, expression, operator class, INCLUDE,
+            # predicate): read and rewritten now, so what cannot be copied is refused first.
+            shape = parse_index_definition(index.definition, where=f"{where}: {index.name}")
+            shape.render({old: twin.physical}, where=f"{where}: {index.name}")
+            if index.predicate:
+                rename_columns(index.predicate, {old: twin.physical}, where=where)
         constraints = [
             con
             for con in physical.constraints.values()
@@ -155,7 +156,8 @@ class TwinObjects:
 
     def _copy_index(self, ctx: PhaseContext, index: Index, twins: dict[str, str]) -> PlannedStep:
         copy = _copy_index_name(index)
-        columns = sql.SQL(", ").join(sql.Identifier(twins.get(c, c)) for c in index.columns)
+        where = f"index {index.name}"
+        shape = parse_index_definition(index.definition, where=where).render(twins, where=where)
         clauses: list[sql.Composable] = []
         if index.nulls_not_distinct:
             clauses.append(sql.SQL(" NULLS NOT DISTINCT"))
@@ -164,16 +166,17 @@ class TwinObjects:
         if index.tablespace:
             clauses.append(sql.SQL(" TABLESPACE {}").format(catalog_sql(index.tablespace)))
         if index.predicate:
-            clauses.append(sql.SQL(" WHERE {}").format(catalog_sql(index.predicate)))
+            predicate = rename_columns(index.predicate, twins, where=where)
+            clauses.append(sql.SQL(" WHERE {}").format(catalog_sql(predicate)))
         return PlannedStep(
             f"index:{index.name}",
             f"copy index {index.name} onto {twins[self.old]} CONCURRENTLY",
             (
-                sql.SQL("CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({}){}").format(
+                sql.SQL("CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {} {}{}").format(
                     sql.SQL("UNIQUE " if index.unique else ""),
                     sql.Identifier(copy),
                     ctx.table_ref(self.table),
-                    columns,
+                    shape,
                     sql.Composed(clauses),
                 ),
             ),
