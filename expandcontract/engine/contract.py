@@ -12,21 +12,34 @@ from __future__ import annotations
 from psycopg import sql
 
 from expandcontract.engine.triggers import drop_trigger_statements
-from expandcontract.operations.base import CATALOG, PlannedStep
+from expandcontract.operations.base import CATALOG, PlannedStep, SwapWork
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.state import PENDING, PREFIX
 
 
-def reconcile_columns(ctx: PhaseContext, trigger_tables: set[str]) -> list[PlannedStep]:
+def reconcile_columns(
+    ctx: PhaseContext, trigger_tables: set[str], work: list[SwapWork] | None = None
+) -> list[PlannedStep]:
     """Per table, one transaction: drop the dual-write trigger, drop what the new version does
     not use, then rename (two hops through temporary names, so swaps such as a->b, b->a never
     collide). One transaction, after every slow VALIDATE: until the swap commits, the trigger
     keeps old-version writes flowing into the new columns, and nobody sees the table half-way.
     No row is pending any more: the engine converted them after the trigger became strict.
+    Operations' ``work`` for a table (a primary key or identity moving to the twin) runs in
+    the same transaction, before the drop and after the renames.
     """
+    before: dict[str, list[sql.SQL | sql.Composed]] = {}
+    after: dict[str, list[sql.SQL | sql.Composed]] = {}
+    moved: dict[str, list[str]] = {}
+    for item in work or []:
+        before.setdefault(item.table, []).extend(item.before)
+        after.setdefault(item.table, []).extend(item.after)
+        moved.setdefault(item.table, []).extend([item.description] if item.description else [])
     steps: list[PlannedStep] = []
     done: set[str] = set()
-    for table in ctx.state.tables.values():
+    # Tables whose key moves go first: a referencing table's swap comes after its parent's.
+    tables = sorted(ctx.state.tables.values(), key=lambda t: t.physical not in moved)
+    for table in tables:
         if table.origin == "created":
             continue
         physical = ctx.physical.tables[table.physical]
@@ -35,10 +48,10 @@ def reconcile_columns(ctx: PhaseContext, trigger_tables: set[str]) -> list[Plann
         if table.needs_backfill:
             drop.append(PENDING)
         renames = [(c.physical, c.name) for c in table.columns.values() if c.physical != c.name]
-        if not drop and not renames:
+        if not drop and not renames and table.physical not in moved:
             continue
         ref = ctx.table_ref(table.physical)
-        statements: list[sql.SQL | sql.Composed] = []
+        statements: list[sql.SQL | sql.Composed] = list(before.get(table.physical, []))
         if table.physical in trigger_tables:
             statements += drop_trigger_statements(ctx, table.physical)
             done.add(table.physical)
@@ -63,8 +76,10 @@ def reconcile_columns(ctx: PhaseContext, trigger_tables: set[str]) -> list[Plann
                     ref, sql.Identifier(f"{PREFIX}swap_{i}"), sql.Identifier(dst)
                 )
             )
+        statements += after.get(table.physical, [])
         what = [f"drop {', '.join(drop)}"] if drop else []
         what += [", ".join(f"{a} -> {b}" for a, b in renames)] if renames else []
+        what += moved.get(table.physical, [])
         steps.append(
             PlannedStep(
                 f"columns:{table.physical}",

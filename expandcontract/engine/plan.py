@@ -115,7 +115,8 @@ def build_plan(
     ctx = PhaseContext(base_schema, migration.schema_for(base_schema), physical, state)
     validate(conn, ctx, list(zip(wheres, resolved, strict=True)))
     read_carried_over(conn, ctx)
-    check_dependents(conn, ctx, old_schema)
+    moved = {key for op in resolved for key in op.moved_foreign_keys()}
+    check_dependents(conn, ctx, old_schema, moved)
 
     writes: dict[str, list[DualWrite]] = {}
     for op in resolved:
@@ -157,7 +158,7 @@ def build_plan(
         contract += keyed(i, op.contract(ctx))
     if old_schema != base_schema:
         contract.append(drop_version_schema(ctx, old_schema, "old-version-schema"))
-    contract += reconcile_columns(ctx, set(writes))
+    contract += reconcile_columns(ctx, set(writes), [w for op in resolved for w in op.swap(ctx)])
     for i, op in enumerate(resolved, start=1):
         contract += keyed(i, op.after_swap(ctx))
     contract += reconcile_tables(ctx)

@@ -57,11 +57,18 @@ ORDER BY 1, 2
 """
 
 
-def check_dependents(conn: Connection, ctx: PhaseContext, old_schema: str) -> None:
+def check_dependents(
+    conn: Connection,
+    ctx: PhaseContext,
+    old_schema: str,
+    moved: set[tuple[str, str, str]] | None = None,
+) -> None:
     """Contract drops columns and tables; a user view or a foreign key that depends on one
-    would make contract fail half-way, so it is refused now, before anything runs."""
+    would make contract fail half-way, so it is refused now, before anything runs. ``moved``:
+    (schema, table, name) of foreign keys an operation re-points itself at contract."""
     # Views ec made itself (the previous version's schema) are dropped by contract first.
     ours = [ctx.version_schema] + ([old_schema] if old_schema != ctx.schema else [])
+    moved_rows = {(schema, table, f"foreign key {name}") for schema, table, name in moved or set()}
     targets: list[tuple[str, list[str], bool]] = []
     for table in ctx.state.tables.values():
         if table.origin == "created":
@@ -84,11 +91,10 @@ def check_dependents(conn: Connection, ctx: PhaseContext, old_schema: str) -> No
         found = conn.execute(
             _DEPENDENTS, {"table": regclass, "attnums": attnums, "whole": whole, "ours": ours}
         ).fetchall()
+        found = [r for r in found if tuple(r) not in moved_rows]
         if found:
             what = ", ".join(f"{kind} {schema}.{name}" for schema, name, kind in found)
-            subject = (
-                f"table {table!r}" if whole else f"column(s) {', '.join(columns)} of {table!r}"
-            )
+            subject = f"table {name!r}" if whole else f"column(s) {', '.join(columns)} of {name!r}"
             raise MigrationInvalid(
                 f"contract would drop {subject}, but {what} depend(s) on it",
                 "drop or change the dependent objects first (an `sql` operation on expand)",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import psycopg
 from psycopg import sql
 
+from expandcontract.operations import probes
 from expandcontract.operations.base import (
     CATALOG,
     DualWrite,
@@ -40,7 +41,12 @@ from expandcontract.operations.constraints import Built
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.create_constraint import check_in_place
 from expandcontract.operations.duplicate import DuplicatedColumn
-from expandcontract.operations.expressions import check_expression, check_type, expression_sql
+from expandcontract.operations.expressions import (
+    check_expression,
+    check_type,
+    expression_sql,
+    type_sql,
+)
 from expandcontract.operations.state import LogicalColumn, LogicalTable, VersionState
 
 if TYPE_CHECKING:
@@ -133,15 +139,23 @@ class AlterColumn(Operation):
             built = self._build_constraints(state, table, column.physical, False, where)
             return _Altered(self, table, column, None, built, column.physical)
         source = physical.columns[column.physical]
-        if source.identity or source.generated:
+        keyed = source.identity or column.physical in physical.primary_key
+        if keyed and (self._constraints or self.comment is not _UNSET):
             raise MigrationInvalid(
-                f"{where}: changing the type or nullability of identity or generated column "
+                f"{where}: {self.column!r} is a primary key or identity column: change its type "
+                "in an alter_column of its own",
+                "add unique, check, references or comment in a separate alter_column",
+            )
+        if source.generated:
+            raise MigrationInvalid(
+                f"{where}: changing the type or nullability of generated column "
                 f"{self.column!r} is not supported yet"
             )
-        if column.physical in physical.primary_key:
-            raise MigrationInvalid(
-                f"{where}: changing the type or nullability of primary key column "
-                f"{self.column!r} is not supported yet"
+        if source.identity or column.physical in physical.primary_key:
+            from expandcontract.operations import key_swap  # its own module: keys move at swap
+
+            return key_swap.convert(
+                self, state, table, column, changes_default=self.default is not _UNSET, where=where
             )
         if self.up is None:
             raise MigrationInvalid(
@@ -222,6 +236,26 @@ class _Altered(Resolved):
         return out
 
     def probe(self, conn: psycopg.Connection[Any], ctx: PhaseContext, where: str) -> None:
+        if self.twin is not None and self.op.default is _UNSET and self.column.default:
+            # The column keeps its default under the new type: it must still be assignable,
+            # or the view (and contract's SET DEFAULT) would fail after expand started.
+            try:
+                probes.try_ddl(
+                    conn,
+                    [
+                        sql.SQL("CREATE TEMP TABLE {} (c {} DEFAULT ({}))").format(
+                            sql.Identifier(probes.PROBE_TABLE),
+                            type_sql(self.column.type),
+                            expression_sql(self.column.default),
+                        )
+                    ],
+                    where=where,
+                    what=f"keeping the default {self.column.default!r} for {self.column.type}",
+                )
+            except MigrationInvalid as exc:
+                raise MigrationInvalid(
+                    exc.message, "give alter_column a `default:` for the new type (null drops it)"
+                ) from None
         if self.twin is None:
             for built in self.constraints:
                 physical = {self.op.column: self.source}

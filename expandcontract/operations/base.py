@@ -91,6 +91,18 @@ class Expression:
     table: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class SwapWork:
+    """Statements an operation adds to one table's swap transaction at contract (the one
+    that drops the old columns and renames the twins): ``before`` runs first, ``after`` once
+    the twins carry their final names. A primary key or identity moves there."""
+
+    table: str  # physical table whose swap transaction runs them
+    before: tuple[sql.SQL | sql.Composed, ...] = ()
+    after: tuple[sql.SQL | sql.Composed, ...] = ()
+    description: str = ""  # what `ec plan` adds to the swap step's description
+
+
 class Resolved:
     """What an operation became once applied to the new version's state: physical names
     resolved, and the steps of every phase. The engine only talks to this interface."""
@@ -121,6 +133,15 @@ class Resolved:
 
     def after_swap(self, ctx: PhaseContext) -> list[PlannedStep]:
         """After the swap: copies take the original names, final defaults."""
+        return []
+
+    def swap(self, ctx: PhaseContext) -> list[SwapWork]:
+        """Statements inside the per-table swap transaction (engine/contract.py)."""
+        return []
+
+    def moved_foreign_keys(self) -> list[tuple[str, str, str]]:
+        """(schema, table, name) of foreign keys this operation re-points at contract: the
+        check that contract's dropped columns have no dependents leaves them out."""
         return []
 
     def rollback(self, ctx: PhaseContext) -> list[PlannedStep]:

@@ -54,6 +54,7 @@ class ColumnConstraint:
             self.kind, name, build, table.physical, (physical,), check, target,
             nulls_not_distinct=self.nulls_not_distinct,
             index_after_backfill=twinned and self.nulls_not_distinct,
+            escape_pending=twinned and self.kind == "check",
         )  # fmt: skip
 
 

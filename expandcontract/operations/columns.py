@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from expandcontract.operations.base import MigrationInvalid, check_name, flag, identifier, text
+from expandcontract.operations.base import MigrationInvalid, flag, identifier, text
 from expandcontract.operations.context import REFERENCE
 from expandcontract.operations.expressions import check_expression, check_type
 from expandcontract.operations.index_parts import ForeignKeyOptions
@@ -34,8 +34,62 @@ SERIAL = {
 }
 
 
+class ColumnCheck(str):
+    """A column's CHECK: the string is the expression; ``name`` the constraint's name when the
+    migration gives one (else ec or PostgreSQL derive ``<table>_<column>_check``)."""
+
+    name: str | None
+    no_inherit: bool
+
+    def __new__(
+        cls, expression: str, name: str | None = None, no_inherit: bool = False
+    ) -> ColumnCheck:
+        self = super().__new__(cls, expression)
+        self.name, self.no_inherit = name, no_inherit
+        return self
+
+    def to_spec(self) -> Any:
+        if self.name is None and not self.no_inherit:
+            return str(self)
+        out: dict[str, Any] = {"expression": str(self)}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.no_inherit:
+            out["no_inherit"] = True
+        return out
+
+
+class ColumnReference(str):
+    """A column's foreign key: the string is its target, ``table`` or ``table(column)``;
+    ``name`` the constraint's name when given, ``options`` its actions and deferrability."""
+
+    name: str | None
+    options: ForeignKeyOptions
+
+    def __new__(
+        cls, target: str, name: str | None = None, options: ForeignKeyOptions | None = None
+    ) -> ColumnReference:
+        self = super().__new__(cls, target)
+        self.name, self.options = name, options or ForeignKeyOptions()
+        return self
+
+    def to_spec(self) -> Any:
+        if self.name is None and self.options == ForeignKeyOptions():
+            return str(self)
+        m = REFERENCE.match(self)
+        assert m is not None
+        out: dict[str, Any] = {"table": m.group("table")}
+        if m.group("col"):
+            out["column"] = m.group("col")
+        if self.name is not None:
+            out["name"] = self.name
+        return self.options.to_spec(out)
+
+
 @dataclasses.dataclass(frozen=True)
 class ColumnSpec:
+    """The fields are the YAML fields of a column."""
+
     name: str
     type: str
     nullable: bool = True
@@ -43,12 +97,8 @@ class ColumnSpec:
     primary_key: bool = False
     identity: bool = False
     unique: bool = False
-    check: str | None = None  # the expression
-    references: str | None = None  # "table(column)" or "table"
-    check_name: str | None = None
-    check_no_inherit: bool = False
-    references_name: str | None = None
-    foreign_key: ForeignKeyOptions = dataclasses.field(default_factory=ForeignKeyOptions)
+    check: ColumnCheck | None = None
+    references: ColumnReference | None = None
     comment: str | None = None
 
     @classmethod
@@ -76,10 +126,6 @@ class ColumnSpec:
             if nullable:
                 raise MigrationInvalid(f"{where}: a {typ} column is NOT NULL; drop nullable")
             nullable = False
-        check, check_name_, no_inherit = _check(data.get("check"), f"{where}.check")
-        references, references_name, options = _references(
-            data.get("references"), f"{where}.references"
-        )
         comment = data.get("comment")
         if comment is not None and not isinstance(comment, str):
             raise MigrationInvalid(f"{where}: comment must be text, got {comment!r}")
@@ -91,12 +137,8 @@ class ColumnSpec:
             primary_key=primary,
             identity=identity,
             unique=bool(flag(data, "unique", where, False)),
-            check=check,
-            references=references,
-            check_name=check_name_,
-            check_no_inherit=no_inherit,
-            references_name=references_name,
-            foreign_key=options,
+            check=_check(data.get("check"), where),
+            references=_references(data.get("references"), f"{where}.references"),
             comment=comment,
         )
 
@@ -112,32 +154,13 @@ class ColumnSpec:
     def to_spec(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type}
         defaults = ColumnSpec(self.name, self.type, nullable=not self.primary_key)
-        for key in ("nullable", "default", "primary_key", "identity", "unique", "comment"):
-            value = getattr(self, key)
-            if value != getattr(defaults, key) and not (key == "nullable" and self.serial):
-                out[key] = value
-        if self.check is not None:
-            if self.check_name is None and not self.check_no_inherit:
-                out["check"] = self.check
-            else:
-                spec: dict[str, Any] = {"expression": self.check}
-                if self.check_name is not None:
-                    spec["name"] = self.check_name
-                if self.check_no_inherit:
-                    spec["no_inherit"] = True
-                out["check"] = spec
-        if self.references is not None:
-            if self.references_name is None and self.foreign_key == ForeignKeyOptions():
-                out["references"] = self.references
-            else:
-                m = REFERENCE.match(self.references)
-                assert m is not None
-                ref: dict[str, Any] = {"table": m.group("table")}
-                if m.group("col"):
-                    ref["column"] = m.group("col")
-                if self.references_name is not None:
-                    ref["name"] = self.references_name
-                out["references"] = self.foreign_key.to_spec(ref)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("name", "type") or value == getattr(defaults, f.name):
+                continue
+            if f.name == "nullable" and self.serial:
+                continue
+            out[f.name] = value.to_spec() if hasattr(value, "to_spec") else value
         return out
 
 
@@ -153,12 +176,13 @@ def _check_serial(typ: str, where: str, *, serial: bool, default: Any, identity:
         raise MigrationInvalid(f"{where}: a {typ} column takes no default and no identity")
 
 
-def _check(value: Any, where: str) -> tuple[str | None, str | None, bool]:
+def _check(value: Any, where: str) -> ColumnCheck | None:
     if value is None:
-        return None, None, False
+        return None
     if isinstance(value, str):
-        check_expression(value, what=where)
-        return value, None, False
+        check_expression(value, what=f"{where}: check")
+        return ColumnCheck(value)
+    where = f"{where}.check"
     if not isinstance(value, Mapping):
         raise MigrationInvalid(f"{where}: check is an expression or {{name, expression}}")
     unknown = sorted(str(k) for k in set(value) - set(_CHECK_FIELDS))
@@ -167,22 +191,22 @@ def _check(value: Any, where: str) -> tuple[str | None, str | None, bool]:
     if "expression" in value and "constraint" in value:
         raise MigrationInvalid(f"{where}: give expression or constraint, not both")
     key = "expression" if "expression" in value else "constraint"
-    expression = text(value, key, f"{where}: check", required=True)
+    expression = text(value, key, where, required=True)
     assert expression is not None
-    check_expression(expression, what=where)
-    name = value.get("name")
-    if name is not None:
+    check_expression(expression, what=f"{where}: {key}")
+    name = None
+    if value.get("name") is not None:
         name = identifier(value, "name", where, what="check name")
-    return expression, name, bool(flag(value, "no_inherit", where, False))
+    return ColumnCheck(expression, name, bool(flag(value, "no_inherit", where, False)))
 
 
-def _references(value: Any, where: str) -> tuple[str | None, str | None, ForeignKeyOptions]:
+def _references(value: Any, where: str) -> ColumnReference | None:
     if value is None:
-        return None, None, ForeignKeyOptions()
+        return None
     if isinstance(value, str):
         if not REFERENCE.match(value):
             raise MigrationInvalid(f"{where}: references must look like table or table(column)")
-        return value.strip(), None, ForeignKeyOptions()
+        return ColumnReference(value.strip())
     if not isinstance(value, Mapping):
         raise MigrationInvalid(f"{where}: references is table(column) or a mapping")
     unknown = sorted(str(k) for k in set(value) - set(_REFERENCE_FIELDS))
@@ -191,14 +215,12 @@ def _references(value: Any, where: str) -> tuple[str | None, str | None, Foreign
             f"{where}: unknown field(s) {', '.join(unknown)}",
             f"references fields are: {', '.join(_REFERENCE_FIELDS)}",
         )
-    table = identifier(value, "table", where, what="table name")
-    target = table
+    target = identifier(value, "table", where, what="table name")
     if value.get("column") is not None:
-        target = f"{table}({identifier(value, 'column', where, what='column name')})"
+        target = f"{target}({identifier(value, 'column', where, what='column name')})"
     if not REFERENCE.match(target):
         raise MigrationInvalid(f"{where}: {target!r} cannot be referenced (unusual characters)")
-    name = value.get("name")
-    if name is not None:
+    name = None
+    if value.get("name") is not None:
         name = identifier(value, "name", where, what="foreign key name")
-        check_name(name, where)
-    return target, name, ForeignKeyOptions.parse(value, where)
+    return ColumnReference(target, name, ForeignKeyOptions.parse(value, where))

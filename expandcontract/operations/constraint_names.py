@@ -21,6 +21,7 @@ class Known:
     kind: str  # p u c f x n (pg_constraint.contype)
     columns: list[str]  # physical columns
     origin: str = "existing"  # existing | created
+    renamed_from: str | None = None  # an existing constraint renamed earlier in the migration
 
 
 class ConstraintNames:
@@ -87,7 +88,22 @@ class ConstraintNames:
         """Record a new constraint; returns the name to build it under."""
         self.check_free(table, name, kind, where)
         physical = self.state.physical.tables.get(table.physical)
-        index_taken = physical is not None and kind in ("u", "p") and name in physical.indexes
+        if physical is not None and physical.kind == "p":
+            old_server = self.state.physical.server_version < 180000
+            if kind in ("u", "p") or (kind == "f" and old_server):
+                raise MigrationInvalid(
+                    f"{where}: {table.name!r} is partitioned: PostgreSQL cannot build this "
+                    f"{KIND_WORDS[kind]} constraint without blocking writes "
+                    + (
+                        "(no CONCURRENTLY index build)"
+                        if kind != "f"
+                        else "(no NOT VALID before 18)"
+                    ),
+                    "add it to each partition, or use a raw sql operation",
+                )
+        # An index of that name still exists until contract drops it (drop_index, or the index
+        # of a dropped constraint): IF NOT EXISTS would skip the build and adopt the old one.
+        index_taken = kind in ("u", "p") and name in self.state.physical.relation_names()
         build = name
         if self.exists_now(table, name) or index_taken:
             build = ddl.object_name(f"{PREFIX}next", name, suffix="con")
@@ -103,7 +119,9 @@ class ConstraintNames:
         return known
 
     def rename(self, table: LogicalTable, old: str, new: str) -> None:
-        self.on(table)[new] = self.remove(table, old)
+        known = self.remove(table, old)
+        first = known.renamed_from or (old if known.origin == "existing" else None)
+        self.on(table)[new] = dataclasses.replace(known, renamed_from=first)
 
 
 _REGISTRIES: weakref.WeakKeyDictionary[VersionState, ConstraintNames] = weakref.WeakKeyDictionary()

@@ -32,6 +32,7 @@ from expandcontract.operations.base import (
 )
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.expressions import expression_sql
+from expandcontract.operations.state import PENDING, PREFIX
 
 KINDS = ("unique", "check", "foreign_key", "primary_key")
 # Spliced as SQL keywords: only these spellings reach a statement.
@@ -152,6 +153,18 @@ class Built:
     prove_not_null: tuple[str, ...] = ()
     # A unique index over twins that NULLS NOT DISTINCT cannot build before the backfill.
     index_after_backfill: bool = False
+    include: tuple[str, ...] = ()  # physical; non-key columns of a unique/primary key index
+    # A check on twins: a row whose `up` failed stays pending with NULL twins, and the old
+    # version's write must go through (as for NOT NULL, ddl.add_not_null_check). Contract,
+    # once no row is pending, validates the plain check under another name instead.
+    escape_pending: bool = False
+
+    @property
+    def validated_name(self) -> str:
+        """The name the constraint has after contract's VALIDATE, until after the swap."""
+        if self.escape_pending:
+            return ddl.object_name(f"{PREFIX}strict", self.name, suffix="con")
+        return self.build_name
 
     @property
     def indexed(self) -> bool:
@@ -167,7 +180,10 @@ class Built:
         return sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
 
     def _index_step(self, ctx: PhaseContext) -> PlannedStep:
-        nnd = sql.SQL(" NULLS NOT DISTINCT" if self.nulls_not_distinct else "")
+        nnd: sql.Composable = sql.SQL(" NULLS NOT DISTINCT" if self.nulls_not_distinct else "")
+        if self.include:
+            include = sql.SQL(", ").join(sql.Identifier(c) for c in self.include)
+            nnd = sql.SQL("{} INCLUDE ({})").format(nnd, include)
         return PlannedStep(
             f"constraint:{self.name}:index",
             f"unique index {self.build_name} for {self.name} built CONCURRENTLY",
@@ -199,6 +215,10 @@ class Built:
         if self.kind == "check":
             assert self.check is not None
             clause = sql.SQL("CHECK ({})").format(expression_sql(self.check))
+            if self.escape_pending:
+                clause = sql.SQL("CHECK (({}) OR {})").format(
+                    expression_sql(self.check), sql.Identifier(PENDING)
+                )
             lock = "ACCESS EXCLUSIVE"
         else:
             target = self.target
@@ -235,17 +255,37 @@ class Built:
         (under the build name: a replaced constraint of the final name may still exist)."""
         ref, name = ctx.table_ref(self.table), sql.Identifier(self.build_name)
         if not self.indexed:
-            return [
+            validated = sql.Identifier(self.validated_name)
+            steps = []
+            if self.escape_pending:
+                assert self.check is not None
+                steps.append(
+                    PlannedStep(
+                        f"constraint:{self.name}:strict",
+                        f"check {self.validated_name} for every row, NOT VALID (no scan)",
+                        (
+                            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
+                                ref, validated, expression_sql(self.check)
+                            ),
+                        ),
+                        "ACCESS EXCLUSIVE",
+                        CATALOG,
+                    )
+                )
+            steps.append(
                 PlannedStep(
                     f"constraint:{self.name}:validate",
-                    f"validate {self.build_name} (existing rows checked, writes go on)",
-                    (sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(ref, name),),
+                    f"validate {self.validated_name} (existing rows checked, writes go on)",
+                    (sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(ref, validated),),
                     "SHARE UPDATE EXCLUSIVE",
                     SCAN,
                     statement_timeout_ms=0,
                     lock_timeout_ms=NONBLOCKING_LOCK_TIMEOUT_MS,
                 )
-            ]
+            )
+            if self.escape_pending:
+                steps.append(drop_step(ctx, self.table, self.build_name))
+            return steps
         steps = [self._index_step(ctx)] if self.index_after_backfill else []
         for column in self.prove_not_null:
             steps += ddl.finish_not_null(ctx, self.table, column, self._nn_key(column))
@@ -266,9 +306,10 @@ class Built:
         return steps
 
     def after_swap(self, ctx: PhaseContext) -> list[PlannedStep]:
-        if self.build_name == self.name:
+        current = self.validated_name
+        if current == self.name:
             return []
-        return [rename_step(ctx, self.table, self.build_name, self.name, f"{self.name}:name")]
+        return [rename_step(ctx, self.table, current, self.name, f"{self.name}:name")]
 
     def rollback(self, ctx: PhaseContext) -> list[PlannedStep]:
         """What expand built (on twins it is already gone with them: IF EXISTS)."""
@@ -293,14 +334,16 @@ class Built:
                     )
                 )
             return steps
+        names = dict.fromkeys((self.build_name, self.validated_name))
         return [
             PlannedStep(
                 f"constraint:{self.name}:drop",
                 f"drop constraint {self.build_name}",
-                (
+                tuple(
                     sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
-                        ref, sql.Identifier(self.build_name)
-                    ),
+                        ref, sql.Identifier(name)
+                    )
+                    for name in names
                 ),
                 "ACCESS EXCLUSIVE",
                 CATALOG,

@@ -30,6 +30,7 @@ from expandcontract.operations.base import (
     identifier,
     text,
 )
+from expandcontract.operations.constraint_twins import Twins
 from expandcontract.operations.constraints import (
     KINDS,
     Built,
@@ -39,7 +40,6 @@ from expandcontract.operations.constraints import (
     name_list,
 )
 from expandcontract.operations.context import PhaseContext
-from expandcontract.operations.duplicate import DuplicatedColumn
 from expandcontract.operations.expressions import (
     check_expression,
     expression_sql,
@@ -88,6 +88,7 @@ class CreateConstraint(Operation):
     deferrable: bool = False
     initially_deferred: bool = False
     nulls_not_distinct: bool = False
+    include: list[str] = dataclasses.field(default_factory=list)
     up: dict[str, str] = dataclasses.field(default_factory=dict)
     down: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -120,7 +121,10 @@ class CreateConstraint(Operation):
         if nnd and kind != "unique":
             raise MigrationInvalid(f"{where}: nulls_not_distinct is for unique constraints")
         deferrable, deferred = deferrable_flags(data, where, kind)
-        op = cls(table, name, kind, columns, check, references, deferrable, deferred, nnd)
+        include = name_list(data["include"], where, "include") if "include" in data else []
+        if include and kind not in ("unique", "primary_key"):
+            raise MigrationInvalid(f"{where}: include is for unique and primary key constraints")
+        op = cls(table, name, kind, columns, check, references, deferrable, deferred, nnd, include)
         if (op.up or op.down or "up" in data or "down" in data) and not columns:
             raise MigrationInvalid(f"{where}: up/down need the constraint's columns listed")
         op.up = column_expressions(data.get("up"), columns, where, "up")
@@ -142,25 +146,14 @@ class CreateConstraint(Operation):
             assert self.check is not None
             found = referenced_columns(self.check, set(table.columns))
             columns = sorted(found or [])
-        logical = [state.column(table, c, where) for c in columns]
-        twins: list[tuple[DuplicatedColumn, str, str]] = []  # (twin, up, down)
+        for c in columns:  # each must exist in the new version
+            state.column(table, c, where)
+        twins = Twins([])
         if self.up or self.down:
-            for column in logical:
-                if column.origin != "existing":
-                    raise MigrationInvalid(
-                        f"{where}: column {column.name!r} is added or changed earlier in this "
-                        "migration: up/down apply to existing columns only",
-                        "leave out up/down (the constraint then goes on the column itself)",
-                    )
-                nullable = column.nullable and self.type != "primary_key"
-                twin = DuplicatedColumn.create(
-                    state, table, column, type_=column.type, nullable=nullable,
-                    op=self.kind, where=where,
-                )  # fmt: skip
-                plain = sql.Identifier(column.name).as_string(None)
-                twins.append(
-                    (twin, self.up.get(column.name, plain), self.down.get(column.name, plain))
-                )
+            twins = Twins.create(
+                state, table, columns, self.up, self.down,
+                not_null=self.type == "primary_key", op=self.kind, where=where,
+            )  # fmt: skip
         physical = [state.column(table, c, where).physical for c in columns]
         prove: list[str] = []
         if self.type == "primary_key":
@@ -180,8 +173,11 @@ class CreateConstraint(Operation):
             resolve_target(state, self.references, where), self.deferrable, self.initially_deferred,
             self.nulls_not_distinct, tuple(prove),
             index_after_backfill=bool(twins) and self.nulls_not_distinct,
+            include=tuple(state.column(table, c, where).physical for c in self.include),
+            escape_pending=bool(twins) and self.type == "check",
         )  # fmt: skip
-        return _Created(self, table, built, twins, dict(zip(columns, physical, strict=True)))
+        resolved = {c: state.column(table, c, where).physical for c in columns + self.include}
+        return _Created(self, table, built, twins, resolved)
 
     def link(self, versions: VersionMap) -> None:
         if not (self.up or self.down):
@@ -224,17 +220,13 @@ class _Created(Resolved):
     op: CreateConstraint
     logical: LogicalTable
     built: Built
-    twins: list[tuple[DuplicatedColumn, str, str]]
+    twins: Twins
     physical: dict[str, str]  # the constrained columns, logical -> physical, as resolved
 
     def expressions(self, ctx: PhaseContext) -> list[Expression]:
-        out = []
+        out = self.twins.expressions(ctx)
         if self.op.check is not None:
             out.append(Expression("check", self.op.check, "boolean", "new", self.built.table))
-        for twin, up, down in self.twins:
-            name = twin.twin.name
-            out.append(Expression(f"up.{name}", up, twin.twin.type, "old", self.built.table))
-            out.append(Expression(f"down.{name}", down, twin.old_type(ctx), "new", twin.table))
         return out
 
     def probe(self, conn: psycopg.Connection[Any], ctx: PhaseContext, where: str) -> None:
@@ -242,23 +234,19 @@ class _Created(Resolved):
             check_in_place(conn, ctx, self.logical, self.physical, self.built, where)
 
     def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
-        steps = [s for twin, _, _ in self.twins for s in twin.expand(ctx)]
-        return steps + self.built.expand(ctx)
+        return self.twins.expand(ctx) + self.built.expand(ctx)
 
     def dual_writes(self, ctx: PhaseContext) -> list[DualWrite]:
-        return [w for twin, up, down in self.twins for w in twin.dual_writes(up, down)]
+        return self.twins.dual_writes()
 
     def contract(self, ctx: PhaseContext) -> list[PlannedStep]:
-        steps = [s for twin, _, _ in self.twins for s in twin.contract(ctx)]
-        return steps + self.built.contract(ctx)
+        return self.twins.contract(ctx) + self.built.contract(ctx)
 
     def after_swap(self, ctx: PhaseContext) -> list[PlannedStep]:
-        steps = [s for twin, _, _ in self.twins for s in twin.after_swap(ctx)]
-        return steps + self.built.after_swap(ctx)
+        return self.twins.after_swap(ctx) + self.built.after_swap(ctx)
 
     def rollback(self, ctx: PhaseContext) -> list[PlannedStep]:
-        steps = self.built.rollback(ctx)
-        return steps + [s for twin, _, _ in self.twins for s in twin.rollback(ctx)]
+        return self.built.rollback(ctx) + self.twins.rollback(ctx)
 
 
 def check_in_place(

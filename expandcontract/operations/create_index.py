@@ -45,6 +45,7 @@ from expandcontract.operations.index_parts import (
     storage_parameters,
     storage_sql,
 )
+from expandcontract.operations.probes import PROBE_TABLE, probe_table, try_ddl
 from expandcontract.operations.state import VersionState
 
 
@@ -139,7 +140,8 @@ class _Built(Resolved):
         return out
 
     def probe(self, conn: psycopg.Connection[Any], ctx: PhaseContext, where: str) -> None:
-        """Operator classes and collations exist (for this access method): read-only."""
+        """Operator classes and collations exist (for this access method), then the whole
+        index builds on an empty temporary copy of the table (rolled back)."""
         method = self.op.method or "btree"
         for element in self.op.columns:
             if element.opclass:
@@ -169,10 +171,19 @@ class _Built(Resolved):
                     raise MigrationInvalid(
                         f"{where}: collation {'.'.join(element.collate)!r} does not exist"
                     )
+        # Then the index itself, built by PostgreSQL on an empty temporary copy of the table.
+        table = probe_table(ctx, self.table)
+        if table is None:
+            return
+        index = self._statement(
+            sql.Identifier("_ec_probe_index"), sql.Identifier(PROBE_TABLE), concurrently=False
+        )
+        try_ddl(conn, [*table, index], where=where, what=f"index {self.op.name}")
 
-    def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
-        op = self.op
-        names = self.names
+    def _statement(
+        self, name: sql.Composable, table: sql.Composable, *, concurrently: bool
+    ) -> sql.Composed:
+        op, names = self.op, self.names
 
         def expression(text: str) -> str:
             return rename_columns(text, names, where=f"index {op.name}")
@@ -192,13 +203,20 @@ class _Built(Resolved):
         clauses.append(storage_sql(op.storage_parameters))
         if self.where:
             clauses.append(sql.SQL(" WHERE {}").format(expression_sql(self.where)))
-        statement = sql.SQL("CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {}{} ({}){}").format(
+        return sql.SQL("CREATE {}INDEX {}{} ON {}{} ({}){}").format(
             sql.SQL("UNIQUE " if op.unique else ""),
-            sql.Identifier(self.build),
-            ctx.table_ref(self.table),
+            sql.SQL("CONCURRENTLY IF NOT EXISTS " if concurrently else ""),
+            name,
+            table,
             sql.SQL(" USING {}").format(sql.SQL(op.method)) if op.method else sql.SQL(""),
             elements,
             sql.Composed(clauses),
+        )
+
+    def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
+        op = self.op
+        statement = self._statement(
+            sql.Identifier(self.build), ctx.table_ref(self.table), concurrently=True
         )
         return [
             PlannedStep(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import psycopg
 from psycopg import sql
 
 from expandcontract.operations.base import (
@@ -21,6 +22,7 @@ from expandcontract.operations.base import (
 from expandcontract.operations.columns import SERIAL, ColumnSpec
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.expressions import expression_sql, type_sql
+from expandcontract.operations.probes import PROBE_TABLE, try_ddl
 from expandcontract.operations.state import LogicalColumn, LogicalTable, VersionState
 from expandcontract.operations.table_constraints import INDEXED, TableConstraint
 
@@ -81,7 +83,12 @@ class CreateTable(Operation):
                 "use either primary_key: true on columns or one primary_key constraint",
             )
         given = [c.name for c in self.constraints]
-        given += [n for c in self.columns for n in (c.check_name, c.references_name) if n]
+        given += [
+            n
+            for c in self.columns
+            for n in (getattr(c.check, "name", None), getattr(c.references, "name", None))
+            if n
+        ]
         twice = sorted({n for n in given if given.count(n) > 1})
         if twice:
             raise MigrationInvalid(f"{where}: constraint name(s) used twice: {', '.join(twice)}")
@@ -131,7 +138,7 @@ class _Created(Resolved):
         return [c.base_type for c in self.op.columns]
 
     def references(self) -> list[tuple[str, str]]:
-        out = [(c.name, c.references) for c in self.op.columns if c.references]
+        out = [(c.name, str(c.references)) for c in self.op.columns if c.references]
         out += [(con.name, ref) for con in self.op.constraints for ref in con.references()]
         return out
 
@@ -154,7 +161,37 @@ class _Created(Resolved):
                     out.append(Expression(f"{label}: element", e.expression, "text", "new", table))
         return out
 
-    def _column_sql(self, ctx: PhaseContext, column: ColumnSpec) -> sql.Composed:
+    def probe(self, conn: psycopg.Connection[Any], ctx: PhaseContext, where: str) -> None:
+        """PostgreSQL creates the table, empty and temporary, in a rolled-back transaction:
+        operator classes, exclusion operators, storage parameters are checked by it. Foreign
+        keys are left out (a temporary table cannot reference a permanent one); their targets
+        are checked by ``references``."""
+        if any(c.type == "unique" and c.nulls_not_distinct for c in self.op.constraints) and (
+            ctx.physical.server_version < 150000
+        ):
+            raise MigrationInvalid(f"{where}: nulls_not_distinct needs PostgreSQL 15 or later")
+        items = [self._column_sql(ctx, c, foreign_keys=False) for c in self.op.columns]
+        items += self._keys(ctx, foreign_keys=False)
+        statement = sql.SQL("CREATE TEMP TABLE {} ({})").format(
+            sql.Identifier(PROBE_TABLE), sql.SQL(", ").join(items)
+        )
+        try_ddl(conn, [statement], where=where, what=f"table {self.op.name}")
+
+    def _keys(self, ctx: PhaseContext, *, foreign_keys: bool = True) -> list[sql.Composed]:
+        primary = [sql.Identifier(c.name) for c in self.op.columns if c.primary_key]
+        items: list[sql.Composed] = []
+        if primary:
+            items.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(primary)))
+        items += [
+            con.render(ctx, lambda name: _physical(ctx, name))
+            for con in self.op.constraints
+            if foreign_keys or con.type != "foreign_key"
+        ]
+        return items
+
+    def _column_sql(
+        self, ctx: PhaseContext, column: ColumnSpec, *, foreign_keys: bool = True
+    ) -> sql.Composed:
         if column.serial:
             typ: sql.Composable = sql.SQL(_SERIAL_SQL[SERIAL[column.type.lower()]])
         else:
@@ -169,29 +206,26 @@ class _Created(Resolved):
         if column.unique:
             parts.append(sql.SQL("UNIQUE"))
         if column.check:
-            if column.check_name:
-                parts.append(sql.SQL("CONSTRAINT {}").format(sql.Identifier(column.check_name)))
+            if column.check.name:
+                parts.append(sql.SQL("CONSTRAINT {}").format(sql.Identifier(column.check.name)))
             parts.append(sql.SQL("CHECK ({})").format(expression_sql(column.check)))
-            if column.check_no_inherit:
+            if column.check.no_inherit:
                 parts.append(sql.SQL("NO INHERIT"))
-        if column.references:
-            if column.references_name:
+        if column.references and foreign_keys:
+            if column.references.name:
                 parts.append(
-                    sql.SQL("CONSTRAINT {}").format(sql.Identifier(column.references_name))
+                    sql.SQL("CONSTRAINT {}").format(sql.Identifier(column.references.name))
                 )
             parts.append(
                 sql.SQL("REFERENCES {}{}").format(
-                    ctx.reference(column.references), column.foreign_key.clause()
+                    ctx.reference(column.references), column.references.options.clause()
                 )
             )
         return sql.SQL(" ").join(parts)
 
     def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
         items = [self._column_sql(ctx, c) for c in self.op.columns]
-        primary = [sql.Identifier(c.name) for c in self.op.columns if c.primary_key]
-        if primary:
-            items.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(primary)))
-        items += [con.render(ctx, lambda name: _physical(ctx, name)) for con in self.op.constraints]
+        items += self._keys(ctx)
         ref = ctx.table_ref(self.op.name)
         statements = [sql.SQL("CREATE TABLE {} ({})").format(ref, sql.SQL(", ").join(items))]
         if self.op.comment is not None:

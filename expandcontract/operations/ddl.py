@@ -146,18 +146,24 @@ def finish_not_null(ctx: PhaseContext, table: str, column: str, key: str) -> lis
 
 def check_constraint_name(table: str, column: ColumnSpec) -> str:
     """The name the user gave the column's CHECK, else PostgreSQL's style of name."""
-    return column.check_name or object_name(table, column.name, suffix="check")
+    given = column.check.name if column.check is not None else None
+    return given or object_name(table, column.name, suffix="check")
 
 
 def foreign_key_name(table: str, column: ColumnSpec) -> str:
-    return column.references_name or object_name(table, column.name, suffix="fkey")
+    given = column.references.name if column.references is not None else None
+    return given or object_name(table, column.name, suffix="fkey")
 
 
 def _check_names_free(ctx: PhaseContext, table: str, column: ColumnSpec) -> None:
     """A name the user gave must be free on the table: PostgreSQL would refuse it half-way."""
     physical = ctx.physical.tables.get(table)
     taken = set(physical.constraints) if physical else set()
-    given = [n for n in (column.check_name, column.references_name) if n]
+    given = [
+        n
+        for n in (getattr(column.check, "name", None), getattr(column.references, "name", None))
+        if n
+    ]
     for name in given:
         if name in taken:
             raise MigrationInvalid(
@@ -202,7 +208,7 @@ def constraint_steps(ctx: PhaseContext, table: str, column: ColumnSpec) -> list[
                         ref,
                         sql.Identifier(check_constraint_name(table, column)),
                         expression_sql(check),
-                        sql.SQL(" NO INHERIT" if column.check_no_inherit else ""),
+                        sql.SQL(" NO INHERIT" if column.check.no_inherit else ""),
                     ),
                 ),
                 "ACCESS EXCLUSIVE",
@@ -224,7 +230,7 @@ def constraint_steps(ctx: PhaseContext, table: str, column: ColumnSpec) -> list[
                         sql.Identifier(foreign_key_name(table, column)),
                         col,
                         ctx.reference(column.references),
-                        column.foreign_key.clause(),
+                        column.references.options.clause(),
                     ),
                 ),
                 "SHARE ROW EXCLUSIVE",

@@ -14,7 +14,6 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg
-from psycopg import sql
 
 from expandcontract.operations import constraint_names
 from expandcontract.operations.base import (
@@ -27,6 +26,7 @@ from expandcontract.operations.base import (
     identifier,
 )
 from expandcontract.operations.constraint_names import KIND_WORDS
+from expandcontract.operations.constraint_twins import Twins
 from expandcontract.operations.constraints import drop_step
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.create_constraint import column_expressions
@@ -75,16 +75,22 @@ class DropConstraint(Operation):
                 f"{where}: constraint {self.name!r} is created earlier in this migration",
                 "remove the create_constraint instead",
             )
+        if known.renamed_from is not None:
+            raise MigrationInvalid(
+                f"{where}: constraint {self.name!r} is renamed earlier in this migration "
+                f"(from {known.renamed_from!r})",
+                "drop it by its old name instead of renaming it",
+            )
         if known.kind == "n":
             raise MigrationInvalid(
                 f"{where}: {self.name!r} is a NOT NULL constraint",
                 "use alter_column with nullable: true",
             )
-        if known.kind == "p":
-            _refuse_referenced(state, table, self.name, where)
+        if known.kind in ("p", "u"):
+            _refuse_referenced(state, table, self.name, known.columns, where)
         by_physical = {c.physical: c for c in table.columns.values()}
         columns = [by_physical[c].name for c in known.columns if c in by_physical]
-        twins: list[tuple[DuplicatedColumn, str, str]] = []
+        twins = Twins([])
         if self.up is not None or self.down is not None:
             if known.kind not in ("c", "f", "u"):
                 raise MigrationInvalid(
@@ -94,30 +100,23 @@ class DropConstraint(Operation):
                 )
             self._up = column_expressions(self.up, columns, where, "up")
             self._down = column_expressions(self.down, columns, where, "down")
-            for name in columns:
-                column = table.columns[name]
-                if column.origin != "existing":
-                    raise MigrationInvalid(
-                        f"{where}: column {name!r} is changed earlier in this migration",
-                        "leave out up/down",
-                    )
-                twin = DuplicatedColumn.create(
-                    state, table, column, type_=column.type, nullable=column.nullable,
-                    op=self.kind, where=where,
-                )  # fmt: skip
-                _without(state, twin, self.name)
-                plain = sql.Identifier(name).as_string(None)
-                twins.append((twin, self._up.get(name, plain), self._down.get(name, plain)))
+            twins = Twins.create(
+                state, table, columns, self._up, self._down,
+                not_null=False, op=self.kind, where=where,
+            )  # fmt: skip
+            for twin in twins.items:
+                _without(state, twin.column, self.name)
         registry.remove(table, self.name)
         return _Dropped(self, table, list(known.columns), twins)
 
     def link(self, versions: VersionMap) -> None:
-        if not (self._up or self._down):
-            return
+        # The mapping form names its columns; a bare expression is known once applied.
+        up = self.up if isinstance(self.up, dict) else self._up
+        down = self.down if isinstance(self.down, dict) else self._down
         if link := versions.by_new(self.table):
             link.columns = [
-                dataclasses.replace(c, up=self._up.get(c.new, c.up), down=self._down.get(c.new))
-                if c.new in self._up or c.new in self._down
+                dataclasses.replace(c, up=up.get(c.new, c.up), down=down.get(c.new, c.down))
+                if c.new in up or c.new in down
                 else c
                 for c in link.columns
             ]
@@ -133,11 +132,19 @@ def _without(state: VersionState, twin: DuplicatedColumn, name: str) -> None:
     objects.indexes = [i for i in objects.indexes if i.name != con.index]
 
 
-def _refuse_referenced(state: VersionState, table: LogicalTable, name: str, where: str) -> None:
-    pattern = re.compile(rf'REFERENCES\s+(?:\S+\.)?"?{re.escape(table.physical)}"?\s*\(')
+def _refuse_referenced(
+    state: VersionState, table: LogicalTable, name: str, columns: list[str], where: str
+) -> None:
+    """A foreign key needs the unique index behind a primary key or unique constraint:
+    DROP CONSTRAINT would fail at contract."""
+    pattern = re.compile(rf'REFERENCES\s+(?:\S+\.)?"?{re.escape(table.physical)}"?\s*\(([^)]*)\)')
     for other in state.physical.tables.values():
         for con in other.constraints.values():
-            if con.kind == "f" and pattern.search(con.definition):
+            found = pattern.search(con.definition) if con.kind == "f" else None
+            referenced = (
+                {c.strip().strip('"') for c in found.group(1).split(",")} if found else None
+            )
+            if referenced == set(columns):
                 raise MigrationInvalid(
                     f"{where}: foreign key {con.name!r} of {other.name!r} depends on {name!r}",
                     "drop that foreign key first",
@@ -149,15 +156,10 @@ class _Dropped(Resolved):
     op: DropConstraint
     logical: LogicalTable
     columns: list[str]  # physical columns of the constraint
-    twins: list[tuple[DuplicatedColumn, str, str]]
+    twins: Twins
 
     def expressions(self, ctx: PhaseContext) -> list[Expression]:
-        out = []
-        for twin, up, down in self.twins:
-            name = twin.twin.name
-            out.append(Expression(f"up.{name}", up, twin.twin.type, "old", twin.table))
-            out.append(Expression(f"down.{name}", down, twin.old_type(ctx), "new", twin.table))
-        return out
+        return self.twins.expressions(ctx)
 
     def probe(self, conn: psycopg.Connection[Any], ctx: PhaseContext, where: str) -> None:
         """Catalog-only drop: a column of the constraint that another operation duplicates
@@ -175,18 +177,18 @@ class _Dropped(Resolved):
             )
 
     def expand(self, ctx: PhaseContext) -> list[PlannedStep]:
-        return [s for twin, _, _ in self.twins for s in twin.expand(ctx)]
+        return self.twins.expand(ctx)
 
     def dual_writes(self, ctx: PhaseContext) -> list[DualWrite]:
-        return [w for twin, up, down in self.twins for w in twin.dual_writes(up, down)]
+        return self.twins.dual_writes()
 
     def contract(self, ctx: PhaseContext) -> list[PlannedStep]:
         if not self.twins:
             return [drop_step(ctx, self.logical.physical, self.op.name)]
-        return [s for twin, _, _ in self.twins for s in twin.contract(ctx)]
+        return self.twins.contract(ctx)
 
     def after_swap(self, ctx: PhaseContext) -> list[PlannedStep]:
-        return [s for twin, _, _ in self.twins for s in twin.after_swap(ctx)]
+        return self.twins.after_swap(ctx)
 
     def rollback(self, ctx: PhaseContext) -> list[PlannedStep]:
-        return [s for twin, _, _ in self.twins for s in twin.rollback(ctx)]
+        return self.twins.rollback(ctx)

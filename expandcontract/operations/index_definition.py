@@ -17,6 +17,7 @@ from psycopg import sql
 
 from expandcontract.operations.base import MigrationInvalid
 from expandcontract.operations.expressions import catalog_sql, rename_columns
+from expandcontract.schema.model import Index
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -122,13 +123,22 @@ class IndexShape:
         return out
 
 
+def check_rebuildable(index: Index, twins: dict[str, str], *, where: str) -> None:
+    """Raise MigrationInvalid (before anything runs) if ``index`` cannot be rebuilt on
+    ``twins``: its definition unreadable, an expression or predicate sqlglot cannot parse."""
+    parse_index_definition(index.definition, where=where).render(twins, where=where)
+    if index.predicate:
+        rename_columns(index.predicate, twins, where=where)
+
+
 def parse_index_definition(definition: str, *, where: str) -> IndexShape:
     """``CREATE [UNIQUE] INDEX n ON [ONLY] s.t USING m (keys) [INCLUDE (cols)] …``."""
     try:
         return _parse(definition)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, StopIteration) as exc:
         raise MigrationInvalid(
-            f"{where}: cannot read the definition of the index ({exc}): {definition}",
+            f"{where}: cannot read the definition of the index ({exc or 'no key list'}): "
+            f"{definition}",
             "drop it in this migration (drop_index) and create the new one with create_index",
         ) from None
 

@@ -169,7 +169,13 @@ class IndexElement:
         op = None
         if operator:
             op = data.get("with")
-            if not isinstance(op, str) or not _OPERATOR.match(op.strip()):
+            # PostgreSQL operator characters; never "--" or "/*", which would start a comment.
+            if (
+                not isinstance(op, str)
+                or not _OPERATOR.match(op.strip())
+                or "--" in op
+                or "/*" in op
+            ):
                 raise MigrationInvalid(
                     f"{where}: with must be an operator such as = or &&, got {op!r}"
                 )

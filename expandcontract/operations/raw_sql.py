@@ -94,21 +94,21 @@ def _declaration(state: VersionState, op: RawSql, name: str, where: str) -> Decl
     still free (the sql creates it)."""
     if name in state.dropped_tables:
         raise MigrationInvalid(f"{where}: table {name!r} is dropped earlier in this migration")
-    renamed = [t for t in state.tables.values() if name in (t.name, t.physical)]
-    if any(t.name != t.physical for t in renamed):
+    known = [t for t in state.tables.values() if name in (t.name, t.physical)]
+    if any(t.name != t.physical for t in known):
         raise MigrationInvalid(
             f"{where}: table {name!r} is renamed in this migration; the sql would see one "
             "name and the new version another",
             "change it with sql in a migration before or after the rename",
         )
-    if renamed:
+    if known:
         return Declared(name, op.on, where, created=False)
     if created_by_sql(state, name):
         return Declared(name, op.on, where, created=True)
     if name in state.physical.relation_names():
         raise MigrationInvalid(
             f"{where}: {name!r} is declared in tables:, but that name belongs to another "
-            f"object in schema {state.physical.name!r} (an index, view or sequence)"
+            f"object in schema {state.physical.name!r} (an index or a view)"
         )
     return Declared(name, op.on, where, created=True)
 

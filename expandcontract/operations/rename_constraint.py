@@ -46,8 +46,8 @@ class RenameConstraint(Operation):
         if self.to == self.from_:
             raise MigrationInvalid(f"{where}: from and to are the same name")
         registry.check_free(table, self.to, known.kind, where)
-        if known.kind in ("u", "p"):  # its index takes the name: claim it as a relation
-            state.claim_relation_name(self.to, table.physical, where)
+        if known.kind in ("u", "p"):  # its index takes the name (checked free above)
+            state.created_indexes[self.to] = table.physical
         registry.rename(table, self.from_, self.to)
         columns = list(known.columns) if known.origin == "existing" else []
         return _Renamed(self, table, columns)

@@ -12,7 +12,6 @@ sql), otherwise it checks as the invoker where PostgreSQL supports it.
 from __future__ import annotations
 
 import dataclasses
-import weakref
 
 from psycopg import sql
 
@@ -31,17 +30,12 @@ class Declared:
     created: bool
 
 
-# Declarations per planned state: the engine builds views from ``ctx.state`` alone, and the
-# state's own fields describe only what ec's operations know.
-_DECLARED: weakref.WeakKeyDictionary[VersionState, list[Declared]] = weakref.WeakKeyDictionary()
-
-
 def declare(state: VersionState, declared: Declared) -> None:
-    _DECLARED.setdefault(state, []).append(declared)
+    state.sql_tables.append(declared)
 
 
 def declared_tables(state: VersionState) -> list[Declared]:
-    return list(_DECLARED.get(state, []))
+    return list(state.sql_tables)
 
 
 def created_by_sql(state: VersionState, table: str) -> bool:
@@ -65,13 +59,13 @@ DECLARE
   ec_row record;
 BEGIN
   IF ec_rel IS NULL OR (SELECT relkind FROM pg_class WHERE oid = ec_rel) NOT IN ('r', 'p') THEN
-    RAISE EXCEPTION USING MESSAGE = {absent}, HINT = {absent_hint};
+    RAISE EXCEPTION USING MESSAGE = {absent};
   END IF;
   SELECT string_agg(quote_ident(p), ', ') INTO ec_missing FROM unnest(ec_physical) AS p
   WHERE NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = ec_rel AND a.attname = p
                     AND a.attnum > 0 AND NOT a.attisdropped);
   IF ec_missing IS NOT NULL THEN
-    RAISE EXCEPTION USING MESSAGE = {gone} || ec_missing, HINT = {gone_hint};
+    RAISE EXCEPTION USING MESSAGE = {gone} || ec_missing || {gone_advice};
   END IF;
   IF ec_view IS NOT NULL THEN
     SELECT coalesce('WITH (' || array_to_string(reloptions, ', ') || ')', '') INTO ec_options
@@ -139,20 +133,18 @@ def catalog_view(
         physical=sql.Literal([c.physical for c in mapped]),
         hidden=sql.Literal(hidden),
         options=sql.Literal("WITH (security_invoker = true)" if invoker else ""),
+        # ec reports the message of a failed step, not PostgreSQL's HINT: the advice goes in it.
         absent=sql.Literal(
             f"{where} declares table {table!r} in tables:, but there is no such table in "
-            f"schema {ctx.schema!r} after the sql ran"
-        ),
-        absent_hint=sql.Literal(
-            "list in tables: only the tables the sql creates or changes (unqualified names "
-            "in the base schema)"
+            f"schema {ctx.schema!r} after the sql ran; list in tables: only the tables the sql "
+            "creates or changes (unqualified names in the base schema)"
         ),
         gone=sql.Literal(
             f"{where} changed table {table!r} in a way the new version cannot follow: "
             "column(s) it maps are gone: "
         ),
-        gone_hint=sql.Literal(
-            "raw sql may create tables and add or change columns; rename or drop columns with "
+        gone_advice=sql.Literal(
+            "; raw sql may create tables and add or change columns: rename or drop columns with "
             "rename_column / drop_column, so each version keeps its names"
         ),
         prefix_length=sql.Literal(len(PREFIX)),

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from typing import TYPE_CHECKING
 
 from expandcontract.operations.base import MigrationInvalid
 from expandcontract.schema.model import Schema
+
+if TYPE_CHECKING:
+    from expandcontract.operations.sql_views import Declared
 
 PREFIX = "_ec_"  # physical names ec owns during a migration
 PENDING = "_ec_pending"  # per-row marker: the row still needs its new-version values
@@ -46,6 +50,9 @@ class VersionState:
         self.dropped_tables: set[str] = set()
         self.created_indexes: dict[str, str] = {}  # index -> physical table
         self.dropped_indexes: set[str] = set()
+        # Tables `sql` operations declare they create or change (operations/sql_views.py):
+        # their views are built from the catalog when the step runs.
+        self.sql_tables: list[Declared] = []
         for name, table in physical.tables.items():
             if name.startswith(PREFIX):
                 continue

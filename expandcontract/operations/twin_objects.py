@@ -24,7 +24,7 @@ from expandcontract.operations.base import (
 )
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.expressions import catalog_sql, rename_columns
-from expandcontract.operations.index_definition import parse_index_definition
+from expandcontract.operations.index_definition import check_rebuildable, parse_index_definition
 from expandcontract.operations.state import LogicalColumn, VersionState, duplicate_name
 from expandcontract.schema.model import Constraint, Index, Statistics, Table
 
@@ -121,12 +121,8 @@ class TwinObjects:
                     f"{physical.name!r}, so {column!r} must stay NOT NULL",
                     "choose another replica identity first (ALTER TABLE … REPLICA IDENTITY)",
                 )
-            # Rebuilt from its definition (any method, expression, operator class, INCLUDE,
-            # predicate): read and rewritten now, so what cannot be copied is refused first.
-            shape = parse_index_definition(index.definition, where=f"{where}: {index.name}")
-            shape.render({old: twin.physical}, where=f"{where}: {index.name}")
-            if index.predicate:
-                rename_columns(index.predicate, {old: twin.physical}, where=where)
+            # Rewritten now (not only at expand): what cannot be copied is refused first.
+            check_rebuildable(index, {old: twin.physical}, where=f"{where}: {index.name}")
         constraints = [
             con
             for con in physical.constraints.values()

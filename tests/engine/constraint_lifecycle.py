@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from expandcontract.operations.base import MigrationInvalid
 from expandcontract.pytest_plugin import EcDatabase
 from tests.engine.harness import Session, concurrently, engine, migration, schema_shape, schemas
 
@@ -51,6 +52,23 @@ def constraints(db: EcDatabase, table: str) -> list[tuple[str, str, str, bool]]:
                 (table,),
             )
         ]
+
+
+def create(**fields: Any) -> dict[str, Any]:
+    return {"create_constraint": fields}
+
+
+def refused_first(db: EcDatabase, ops: list[dict[str, Any]], message: str) -> MigrationInvalid:
+    """Refused before any statement ran: the schema is exactly as before, no version schema."""
+    with db.connect() as conn:
+        before, before_schemas = schema_shape(conn), schemas(conn)
+    with pytest.raises(MigrationInvalid) as info:
+        engine(db.url).apply(migration("bad", *ops))
+    assert message in str(info.value), str(info.value)
+    with db.connect() as conn:
+        assert schema_shape(conn) == before
+        assert schemas(conn) - {"expandcontract"} == before_schemas - {"expandcontract"}
+    return info.value
 
 
 def refused(session: Session, statement: str, sqlstate: str) -> None:

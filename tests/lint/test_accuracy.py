@@ -280,9 +280,11 @@ def test_the_down_of_a_contract_sql_operation_never_runs_and_is_not_linted() -> 
 def test_fix_texts_say_what_ec_really_does() -> None:
     by_id = {r.id: r for r in all_rules()}
     unique = by_id["disallowed-unique-constraint"].suggestion
-    assert "attached in contract" not in unique and "create_index does not attach it" in unique
-    for rule_id in ("prefer-bigint-over-int", "adding-primary-key"):
-        assert "refuses" in by_id[rule_id].suggestion, rule_id
+    assert "attached in contract" not in unique and "create_constraint" in unique
+    assert "create_constraint" in by_id["adding-primary-key"].suggestion
+    assert (
+        "primary keys and identity columns included" in by_id["prefer-bigint-over-int"].suggestion
+    )
 
 
 # -- squawk ids ------------------------------------------------------------------------------

@@ -26,10 +26,11 @@ RULE = Rule(
     "table",
     why="ADD PRIMARY KEY builds a unique index under ACCESS EXCLUSIVE and scans nullable columns "
     "for an implicit SET NOT NULL.",
-    suggestion="CREATE UNIQUE INDEX CONCURRENTLY (ec create_index with unique: true), make the "
-    "columns NOT NULL without a long lock (ec alter_column with nullable: false, before they "
-    "are a key: ec refuses to alter primary key columns), then ADD CONSTRAINT … PRIMARY KEY "
-    "USING INDEX in an ec sql operation (no ec operation attaches a key).",
+    suggestion="Use ec operation create_constraint: it builds the unique index CONCURRENTLY, "
+    "proves the columns NOT NULL with a validated CHECK, then attaches the key USING INDEX "
+    "(catalog-only), e.g. `create_constraint: {table: users, name: users_pkey, type: "
+    "primary_key, columns: [id]}`. By hand: CREATE UNIQUE INDEX CONCURRENTLY, SET NOT NULL "
+    "behind a validated CHECK, then ADD CONSTRAINT … PRIMARY KEY USING INDEX.",
     equivalents={
         "squawk": ["adding-serial-primary-key-field"],
         "atlas": ["PG104"],

@@ -17,8 +17,10 @@ RULE = Rule(
     severity="warning",
     summary="ALTER TABLE … DROP CONSTRAINT",
     why="Removing a constraint lets data in that the old code never had to handle.",
-    suggestion="Drop constraints only in a contract phase, after every reader handles the new "
-    "data (ec sql on: contract).",
+    suggestion="Use ec operation drop_constraint: the constraint binds the old version until "
+    "contract drops it, e.g. `drop_constraint: {table: users, name: users_age_check}`; with "
+    "`down:` (values the old version's constraint accepts) the new version is free of it at "
+    "once.",
     equivalents={"squawk": ["ban-drop-constraint"], "atlas": ["CD101"]},
     check=check,
     kinds=frozenset({K.DROP_CONSTRAINT}),

@@ -70,7 +70,9 @@ RULE = Rule(
     "catalog (varchar(n) -> varchar(m >= n) or text, numeric(p,s) -> numeric(q >= p,s)); with "
     "--database-url ec knows the old type, without it a change to text says so.",
     suggestion="Use ec operation alter_column with type, up and down: a new column, dual writes, "
-    "ec backfill, then a contract-phase swap.",
+    "ec backfill, then a contract-phase swap, e.g. `alter_column: {table: orders, column: "
+    'amount, type: bigint, up: "amount::bigint", down: "amount::integer"}`. An integer '
+    "primary key or identity column widens to bigint the same way (up and down optional).",
     equivalents={
         "squawk": ["changing-column-type"],
         "strong_migrations": ["change_column"],

@@ -28,7 +28,9 @@ RULE = Rule(
     summary="ADD CONSTRAINT … CHECK without NOT VALID on an existing table",
     why="Adding a validated CHECK scans every row while holding ACCESS EXCLUSIVE.",
     suggestion="Add it NOT VALID, then VALIDATE CONSTRAINT in a separate transaction (takes only "
-    "SHARE UPDATE EXCLUSIVE); ec alter_column does this for NOT NULL.",
+    "SHARE UPDATE EXCLUSIVE). ec operation create_constraint does both, e.g. "
+    '`create_constraint: {table: users, name: users_age_check, type: check, check: "age >= '
+    '0"}`; for NOT NULL, alter_column with nullable: false.',
     equivalents={
         "squawk": ["constraint-missing-not-valid"],
         "strong_migrations": ["add_check_constraint"],

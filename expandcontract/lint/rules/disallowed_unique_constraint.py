@@ -23,10 +23,11 @@ RULE = Rule(
     severity="error",
     summary="ADD CONSTRAINT … UNIQUE without USING INDEX, or ADD COLUMN … UNIQUE",
     why="ADD UNIQUE builds a unique index under ACCESS EXCLUSIVE: no reads or writes until done.",
-    suggestion="CREATE UNIQUE INDEX CONCURRENTLY first (ec create_index with unique: true builds "
-    "it so; a unique index alone already enforces uniqueness), then, only if a named "
-    "constraint is needed, ADD CONSTRAINT … UNIQUE USING INDEX (an ec sql operation: "
-    "create_index does not attach it).",
+    suggestion="Use ec operation create_constraint with type: unique: it builds the unique "
+    "index CONCURRENTLY and attaches it USING INDEX (catalog-only), e.g. `create_constraint: "
+    "{table: users, name: users_email_key, type: unique, columns: [email]}` (one column: "
+    "alter_column with `unique: {name: …}`). By hand: CREATE UNIQUE INDEX CONCURRENTLY, then "
+    "ADD CONSTRAINT … UNIQUE USING INDEX.",
     equivalents={
         "squawk": ["disallowed-unique-constraint"],
         "strong_migrations": ["add_unique_constraint"],

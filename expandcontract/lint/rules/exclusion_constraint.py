@@ -18,8 +18,11 @@ RULE = Rule(
     summary="ADD CONSTRAINT … EXCLUDE on an existing table",
     why="Exclusion constraints have no NOT VALID or USING INDEX form: the index build and check "
     "run under ACCESS EXCLUSIVE.",
-    suggestion="Create a new table with the constraint and copy rows (ec create_table + "
-    "ec backfill), or run it in a maintenance window.",
+    suggestion="Create a new table with the constraint (ec create_table with `constraints:`, "
+    "e.g. `create_table: {name: bookings2, columns: [{name: room, type: int}, {name: during, "
+    "type: tstzrange}], constraints: [{type: exclude, name: no_overlap, method: gist, "
+    'elements: [{column: during, with: "&&"}]}]}`) and copy the rows (ec backfill), or run '
+    "it in a maintenance window.",
     equivalents={
         "strong_migrations": ["add_exclusion_constraint"],
         "atlas": ["PG109"],

@@ -36,8 +36,12 @@ RULE = Rule(
     summary="ADD FOREIGN KEY (or ADD COLUMN … REFERENCES) without NOT VALID",
     why="Validating a new foreign key scans the table while holding SHARE ROW EXCLUSIVE on both "
     "tables: writes to both wait.",
-    suggestion="ADD CONSTRAINT … FOREIGN KEY … NOT VALID, then VALIDATE CONSTRAINT in a separate "
-    "transaction (ec sql operation on: expand, VALIDATE on: contract).",
+    suggestion="Use ec operation create_constraint with type: foreign_key: it adds the key NOT "
+    "VALID at expand and validates it at contract, e.g. `create_constraint: {table: orders, "
+    "name: orders_user_fk, type: foreign_key, columns: [user_id], references: {table: users, "
+    "columns: [id]}}` (one column: alter_column with `references: {name: …, table: …, column: "
+    "…}`). By hand: ADD CONSTRAINT … FOREIGN KEY … NOT VALID, then VALIDATE CONSTRAINT in a "
+    "separate transaction.",
     equivalents={
         "squawk": ["adding-foreign-key-constraint", "constraint-missing-not-valid"],
         "strong_migrations": ["add_foreign_key", "add_reference"],

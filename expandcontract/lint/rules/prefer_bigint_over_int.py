@@ -21,9 +21,10 @@ RULE = Rule(
         "int ids overflow at 2^31; converting a big table to bigint later is a full "
         "rewrite under ACCESS EXCLUSIVE."
     ),
-    suggestion="Use bigint now. ec alter_column can convert an ordinary column later without "
-    "downtime (dual writes and a backfill: not cheap) but refuses a primary key column, so an "
-    "int id stays int.",
+    suggestion="Use bigint now. Later, ec alter_column widens an int column without downtime, "
+    "primary keys and identity columns included (a synced bigint copy, a backfill, then a "
+    "brief catalog-only swap; referencing foreign keys keep working), e.g. `alter_column: "
+    "{table: t, column: id, type: bigint}`, but copying a big table is not cheap.",
     equivalents={"squawk": ["prefer-bigint-over-int"]},
     check=check,
     kinds=NEW_COLUMN_KINDS,
