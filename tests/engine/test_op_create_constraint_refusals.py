@@ -207,3 +207,23 @@ def test_partitioned_tables(ec_db: EcDatabase) -> None:
     engine(ec_db.url).apply(migration("part", *ops), through="contract")
     found = {c[0] for c in constraints(ec_db, "measures")}
     assert found == ({"m_check", "m_fk"} if version >= 180000 else {"m_check"})
+
+
+def test_the_plan_time_violation_scan_stops_at_its_budget(
+    ec_db: EcDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a big table the early look for violating rows gives up at its budget (it is a hint,
+    not the guarantee): planning does not hold a snapshot for minutes, and the migration then
+    fails where PostgreSQL proves it — the unique build — with nothing left behind."""
+    from expandcontract.operations import create_constraint
+
+    Session(ec_db.url, None).run(
+        "CREATE TABLE big (id bigint PRIMARY KEY, email text)",
+        "INSERT INTO big SELECT g, 'u' || (g % 200000) FROM generate_series(1, 400000) g",
+        "ANALYZE big",
+    )
+    op = create(table="big", name="big_email_key", type="unique", columns=["email"])
+    refused_first(ec_db, [op], "already violate unique")  # in budget: refused with the fix
+    monkeypatch.setattr(create_constraint, "VIOLATION_SCAN_BUDGET_MS", 1)
+    plan = engine(ec_db.url).plan(migration("m_budget", op))
+    assert any("big_email_key" in s.description for s in plan.phases["expand"])
