@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,9 +25,10 @@ from expandcontract.engine.plan import Plan, build_plan
 from expandcontract.engine.selector import as_version
 from expandcontract.engine.triggers import convert_pending
 from expandcontract.errors import ECError, LedgerBusy
-from expandcontract.events import EventSink, log_event
+from expandcontract.events import EventSink, StatementEvent, log_event
 from expandcontract.ledger import ExclusiveRun, Ledger, MigrationRecord
 from expandcontract.ledger.lock import RunLockLost
+from expandcontract.observe import Observer, deliver, emit, observing
 from expandcontract.operations.base import PlannedStep
 from expandcontract.runner import RetryPolicy, SafeRunner
 
@@ -55,6 +57,8 @@ class Engine:
     backfill: BackfillFn | None = None
     sink: EventSink | None = log_event
     before_step: StepHook | None = None  # tests use it to crash at step boundaries
+    # Progress events of every phase (see expandcontract.observe): views, metrics, health.
+    observer: Observer | None = None
 
     @property
     def schema(self) -> str:
@@ -65,8 +69,23 @@ class Engine:
         return SafeRunner(
             as_version(self.url, self.schema),
             policy=RetryPolicy.from_settings(self.settings),
-            sink=self.sink,
+            sink=self._statement_sink(),
         )
+
+    def _statement_sink(self) -> EventSink | None:
+        """The configured sink, plus retries and failures (lock waits, blockers) as
+        ``statement`` progress events."""
+        observer, sink = self.observer, self.sink
+        if observer is None:
+            return sink
+
+        def both(event: StatementEvent) -> None:
+            if sink is not None:
+                sink(event)
+            if event.outcome in ("retry", "failed"):
+                deliver(observer, {"ts": round(time.time(), 3), **event.as_dict()})
+
+        return both
 
     @contextlib.contextmanager
     def _exclusive(self, command: str) -> Iterator[SafeRunner]:
@@ -74,6 +93,7 @@ class Engine:
         every step (and every batch of the backfill) ec checks that it still holds it: a lost
         lock stops the run at once, since another run may own the database now."""
         with (
+            observing(self.observer),
             self._runner() as runner,
             ExclusiveRun(
                 runner.conninfo,
@@ -153,6 +173,8 @@ class Engine:
                     ) from None
                 return {**self._summary(ledger, applied.record), "already_completed": True}
             wanted = PHASE_ORDER[: PHASE_ORDER.index(through) + 1]
+            fresh = not ledger.phases(record.id)
+            emit("migration", name=record.name, status="started" if fresh else "resumed")
             try:
                 if not _done(ledger.phases(record.id), "expand"):
                     run_steps(
@@ -279,6 +301,7 @@ class Engine:
             self._turn_strict(ledger, record, plan, planned)
         run_steps(ledger, record, "contract", rest, before_step=self.before_step)
         ledger.finish_migration(record.id)
+        emit("migration", name=record.name, status="done")
 
     def _settle(self, ledger: Ledger, plan: Plan, table: str | None = None) -> None:
         for job in plan.backfills:
@@ -379,6 +402,7 @@ class Engine:
             before_step=self.before_step,
         )
         ledger.finish_migration(record.id)
+        emit("migration", name=record.name, status="rolled_back")
 
     def status(self) -> dict[str, Any]:
         with self._runner() as runner:

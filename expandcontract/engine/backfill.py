@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -38,6 +39,7 @@ from expandcontract.engine.triggers import (
 from expandcontract.errors import ECError
 from expandcontract.ledger import ExclusiveRun, MigrationRecord
 from expandcontract.ledger.lock import RunLockLost
+from expandcontract.observe import current_observer, deliver
 from expandcontract.operations.state import PENDING
 from expandcontract.runner import RetryPolicy, SafeRunner, Step
 
@@ -85,6 +87,7 @@ def table_backfill(
                 settings=tuned,
                 migration_id=record.id,
                 ledger_schema=settings.ledger_schema,
+                on_progress=_forwarding(job, backfill_name(job, record)),
             )
         if not result.verified:
             once = result.mode == "once"
@@ -108,6 +111,20 @@ def table_backfill(
             settle_pending(runner, job)
 
     return run
+
+
+def _forwarding(job: BackfillJob, name: str) -> Callable[[dict[str, Any]], None] | None:
+    """The backfill engine's events, as ``backfill`` events of the engine's stream. The
+    observer is taken now: the backfill may call back from another thread."""
+    observer = current_observer.get()
+    if observer is None:
+        return None
+
+    def forward(data: dict[str, Any]) -> None:
+        event = {"event": "backfill", "ts": round(time.time(), 3), "table": job.table}
+        deliver(observer, {**event, "name": name, "data": data})
+
+    return forward
 
 
 @contextlib.contextmanager

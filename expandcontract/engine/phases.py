@@ -8,6 +8,7 @@ from expandcontract.engine.plan import BackfillJob, Plan
 from expandcontract.errors import ECError
 from expandcontract.ledger import Ledger, MigrationRecord
 from expandcontract.ledger.lock import RunLockLost
+from expandcontract.observe import emit
 from expandcontract.operations.base import PlannedStep
 from expandcontract.runner import Step
 
@@ -79,25 +80,42 @@ def run_steps(
 ) -> None:
     """Run ``steps`` once each; ``finish=False`` leaves the phase running (more to come)."""
     ledger.set_phase(record.id, phase, "running")
+    emit("phase", phase=phase, status="started", migration=record.name, steps=len(steps))
     for number, planned in enumerate(steps, start=1):
+        where = {"phase": phase, "number": number, "of": len(steps)}
+        about = {**where, "description": planned.description, "lock": planned.lock}
         try:
             if before_step is not None:
                 before_step(phase, planned)
-            ledger.run_step(record.id, phase, planned.key, to_step(planned))
+            emit("step", status="started", **about)
+            result = ledger.run_step(record.id, phase, planned.key, to_step(planned))
         except RunLockLost:
             raise  # another ec run may own the database now: write nothing more
         except ECError as exc:
             ledger.set_phase(record.id, phase, "failed", error=exc.message)
-            where = f"step {number} of {len(steps)} ({planned.description})"
-            raise explained(exc, phase, where) from exc
+            emit("step", status="failed", error=exc.message, **about)
+            emit("phase", phase=phase, status="failed", migration=record.name, error=exc.message)
+            where_text = f"step {number} of {len(steps)} ({planned.description})"
+            raise explained(exc, phase, where_text) from exc
+        emit(
+            "step",
+            status="skipped" if result.skipped else "done",
+            duration_ms=round(result.duration_ms, 1),
+            attempts=result.attempts,
+            lock_wait_ms=round(result.lock_wait_ms, 1),
+            **about,
+        )
     if finish:
         ledger.set_phase(record.id, phase, "done")
+        emit("phase", phase=phase, status="done", migration=record.name)
 
 
 def run_backfills(
     ledger: Ledger, record: MigrationRecord, plan: Plan, backfill: BackfillFn
 ) -> None:
     ledger.set_phase(record.id, "backfill", "running")
+    tables = [job.table for job in plan.backfills]
+    emit("phase", phase="backfill", status="started", migration=record.name, tables=tables)
     for job in plan.backfills:
         try:
             backfill(job, record)
@@ -105,5 +123,10 @@ def run_backfills(
             raise
         except ECError as exc:
             ledger.set_phase(record.id, "backfill", "failed", error=exc.message)
+            emit(
+                "phase", phase="backfill", status="failed", migration=record.name,
+                error=exc.message,
+            )  # fmt: skip
             raise explained(exc, "backfill", f"table {job.schema}.{job.table}") from exc
     ledger.set_phase(record.id, "backfill", "done")
+    emit("phase", phase="backfill", status="done", migration=record.name)

@@ -15,6 +15,7 @@ from psycopg import sql
 
 from expandcontract.errors import ConfigError
 from expandcontract.ledger import Ledger, MigrationRecord
+from expandcontract.observe import emit
 from expandcontract.runner import SafeRunner, Step
 
 _CURRENT = """
@@ -58,6 +59,7 @@ def switch(
     switch back — or a rollback — never leaves new sessions in the wrong version."""
     ledger.set_phase(record.id, "switch", "reverted" if back else "done")
     target = (record.old_schema or record.base_schema) if back else record.version_schema
+    emit("switch", to="old" if back else "new", schema=target, migration=record.name)
     key = f"search_path:{record.id}"
     if search_path:
         with runner.transaction() as conn:

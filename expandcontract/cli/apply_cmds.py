@@ -1,0 +1,66 @@
+"""``ec apply``, ``ec complete``, ``ec rollback``."""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+
+from expandcontract.cli.app import App, common_options
+from expandcontract.cli.engine_cmd import make_engine, render_summary
+from expandcontract.engine.api import ON_FAILURE, PHASE_ORDER
+from expandcontract.engine.migration import load
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--phase",
+    type=click.Choice(PHASE_ORDER),
+    default="backfill",
+    show_default=True,
+    help="Run the phases up to and including this one.",
+)
+@click.option(
+    "--on-failure",
+    "on_failure",
+    type=click.Choice(ON_FAILURE),
+    default="stop",
+    show_default=True,
+    help="If expand or the backfill fails: stop (re-run to resume) or roll back at once.",
+)
+@common_options
+def apply(app: App, file: str, phase: str, on_failure: str) -> None:
+    """Apply a migration (default: expand + backfill, both versions live). Re-run to resume."""
+    migration = load(file)
+    app.next_action = (
+        "ec records every finished step: fix the cause, then run "
+        f"`ec apply {shlex.quote(file)}` again to continue from where it stopped, or undo with "
+        "`ec rollback` (`ec status` shows the state)"
+    )
+    data = make_engine(app).apply(migration, through=phase, on_failure=on_failure)
+    app.emit({"ok": True, **data}, lambda console: render_summary(console, data))
+
+
+@click.command()
+@common_options
+def complete(app: App) -> None:
+    """Contract the active migration: only once its backfill is verified."""
+    app.next_action = (
+        "fix the cause, then run `ec complete` again: it continues from the last finished step "
+        "(`ec status` shows the phase)"
+    )
+    data = make_engine(app).complete()
+    app.emit({"ok": True, **data}, lambda console: render_summary(console, data))
+
+
+@click.command()
+@common_options
+def rollback(app: App) -> None:
+    """Undo the active migration's expand; the old version's data stays intact."""
+    app.next_action = (
+        "fix the cause, then run `ec rollback` again: it continues from the last finished step "
+        "(`ec status` shows the phase)"
+    )
+    data = make_engine(app).rollback()
+    app.emit({"ok": True, **data}, lambda console: render_summary(console, data))
