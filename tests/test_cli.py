@@ -117,8 +117,8 @@ def test_console_script_entry_point(ec_db: EcDatabase) -> None:
     assert json.loads(out.stdout)["ok"] is True
 
 
-def test_demo_json(run) -> None:  # type: ignore[no-untyped-def]
-    result = run("demo", "--json", "--server", "embedded")
+def test_demo_quick_json(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("demo", "--quick", "--json", "--server", "embedded")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["ok"] is True and data["server"] == "embedded"

@@ -170,7 +170,11 @@ def _run(
     emit("start", {"table": target.qualified, "key": target.key.describe(),
                    "key_kind": target.key.kind, "resumed": not new, "workers": settings.workers,
                    "rows_estimate": total, "mode": target.mode.name,
-                   "mode_reason": target.mode.reason})  # fmt: skip
+                   "mode_reason": target.mode.reason,
+                   # What earlier runs committed: a resumed run's progress counts from there.
+                   "done_before": {"rows_scanned": int(row["rows_scanned"]),
+                                   "rows_updated": int(row["rows_done"]),
+                                   "batches": int(row["batches"])}})  # fmt: skip
     metrics = MetricsServer(tracker, metrics_port) if metrics_port is not None else None
     if metrics is not None:
         metrics.__enter__()

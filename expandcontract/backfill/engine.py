@@ -85,6 +85,7 @@ class RangeRunner:
         self.rows_per_page = rows_per_page
         self._sleep = sleep
         self._pending_throttle_ms = 0.0
+        self._paced_at: tuple[float, int] | None = None  # (share, batch limit) last announced
 
     def close(self) -> None:
         self.session.close()
@@ -116,7 +117,7 @@ class RangeRunner:
                     "rows_scanned": outcome.scanned,
                     "rows_updated": outcome.updated,
                     "duration_ms": round(outcome.duration_ms, 3),
-                    "next_batch_size": self.sizer.size,
+                    "next_batch_size": self._size(ceiling),
                     "cursor": cursor,
                 },
             )
@@ -129,21 +130,29 @@ class RangeRunner:
         """Mark the range done (repeatable: the same UPDATE under our lease token)."""
         self.session.run(lambda conn: self.store.finish_range(conn, claim))
 
+    def _size(self, ceiling: int | None) -> int:
+        """The next batch's rows: the sizer's choice, under a bisection ceiling and, with a
+        rate cap, no more than the cap allows in one batch target time (small, even batches)."""
+        size = self.sizer.size if ceiling is None else min(self.sizer.size, ceiling)
+        if self.rate is None:
+            return size
+        limit = self.rate.batch_limit(self.settings.batch_target_ms / 1000)
+        paced = (self.rate.share(), limit)
+        if paced != self._paced_at:  # a state, said once (and again if the share changes)
+            self._paced_at = paced
+            share = round(paced[0], 1)
+            self.emit("pacing", {"rows_per_second": self.rate.rows_per_second,
+                                 "worker_share": share, "batch_limit": limit})  # fmt: skip
+        return min(size, limit)
+
     def _pace(self, outcome: BatchOutcome, claim: Claim) -> None:
+        """Pacing (nice_ratio, the rate cap) is the run's chosen speed, not a pause: it is
+        neither a throttle event nor throttled time."""
         delay = self.settings.nice_ratio * outcome.duration_ms / 1000
         if self.rate is not None:
-            rate_delay = self.rate.delay_after(outcome.scanned)
-            if rate_delay > delay:
-                delay = rate_delay
-                self.emit(
-                    "throttle",
-                    {"reasons": ["rate"], "detail": f"rate cap, sleeping {rate_delay:.3f}s",
-                     "sleep_s": round(rate_delay, 3)},
-                )  # fmt: skip
+            delay = max(delay, self.rate.delay_after(outcome.scanned))
         if delay > 0:
             self._sleep_alive(delay, claim)
-            self._pending_throttle_ms += delay * 1000
-            self.governor.throttled_s += delay
 
     def _sleep_alive(self, delay: float, claim: Claim) -> None:
         """Sleep ``delay`` in slices of at most a quarter lease, renewing the lease and the
@@ -201,7 +210,7 @@ class RangeRunner:
 
         while True:
             attempts += 1
-            size = self.sizer.size if ceiling is None else min(self.sizer.size, ceiling)
+            size = self._size(ceiling)
             batch = functools.partial(self._batch_at, claim, at, size, attempts)
             try:
                 outcome = self.session.run(batch, on_retry=lost)

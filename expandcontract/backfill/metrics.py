@@ -1,12 +1,16 @@
-"""Prometheus text exposition of the progress tracker on ``--metrics-port`` (stdlib only)."""
+"""Prometheus text exposition of the progress tracker on ``--metrics-port`` (stdlib only).
+
+``add_backfill`` writes one backfill's samples into an exposition: the standalone backfill
+(labels ``name``, ``table``) and the engine-wide registry (plus ``migration``) share it, so
+the metric names are the same wherever a backfill runs."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from expandcontract.backfill.progress import ProgressTracker
+from expandcontract.metrics.exposition import Exposition, Labels
+from expandcontract.metrics.server import MetricsHTTPServer
 
 # (metric, type, help, snapshot field)
 METRICS = (
@@ -24,61 +28,39 @@ METRICS = (
     ("ec_backfill_splits_total", "counter", "Batches split after a timeout.", "splits"),
     ("ec_backfill_retries_total", "counter", "Batches retried after an error.", "retries"),
     ("ec_backfill_eta_seconds", "gauge", "Estimated time to completion.", "eta_s"),
+    ("ec_backfill_rate_cap_rows_per_second", "gauge", "Rows/s the run is paced to (a cap).",
+     "rate_cap"),
 )  # fmt: skip
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def add_backfill(out: Exposition, snapshot: dict[str, Any], labels: Labels) -> None:
+    """The samples of one tracker snapshot, with ``labels`` on each."""
+    data = {**snapshot, "last_batch_s": (snapshot.get("last_batch_ms") or 0.0) / 1000}
+    data["throttled"] = 1 if snapshot.get("throttled") else 0
+    for metric, kind, help_text, field in METRICS:
+        value = data.get(field)
+        if value is not None:  # no ETA before a rate is known
+            out.add(metric, kind, help_text, labels, float(value))
+    reason = snapshot.get("throttle_reason")
+    if reason:
+        out.add(
+            "ec_backfill_throttle_info", "gauge", "Why the backfill is paused (1 while paused).",
+            {**labels, "reason": reason}, 1,
+        )  # fmt: skip
 
 
 def render(snapshot: dict[str, Any]) -> str:
-    data = {**snapshot, "last_batch_s": snapshot.get("last_batch_ms", 0.0) / 1000}
-    data["throttled"] = 1 if snapshot.get("throttled") else 0
-    labels = f'name="{_escape(str(snapshot["name"]))}",table="{_escape(str(snapshot["table"]))}"'
-    lines: list[str] = []
-    for metric, kind, help_text, field in METRICS:
-        value = data.get(field)
-        if value is None:
-            continue
-        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
-        lines.append(f"{metric}{{{labels}}} {float(value):g}")
-    reason = snapshot.get("throttle_reason")
-    if reason:
-        lines.append("# HELP ec_backfill_throttle_info Why the backfill is paused.")
-        lines.append("# TYPE ec_backfill_throttle_info gauge")
-        lines.append(f'ec_backfill_throttle_info{{{labels},reason="{_escape(reason)}"}} 1')
-    return "\n".join(lines) + "\n"
+    out = Exposition()
+    add_backfill(out, snapshot, {"name": snapshot["name"], "table": snapshot["table"]})
+    return out.text()
 
 
-class MetricsServer:
+class MetricsServer(MetricsHTTPServer):
     """``with MetricsServer(tracker, port):`` serves /metrics from a daemon thread."""
 
     def __init__(self, tracker: ProgressTracker, port: int, host: str = "127.0.0.1") -> None:
-        tracker_ref = tracker
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.split("?")[0] not in ("/metrics", "/"):
-                    self.send_error(404)
-                    return
-                body = render(tracker_ref.snapshot()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(lambda: render(tracker.snapshot()), port, host)
 
     def __enter__(self) -> MetricsServer:
-        self._thread.start()
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -1,8 +1,13 @@
-"""Progress: a tracker fed by engine events (rows, rate, ETA, batch size, throttle state),
-rendered as a rich progress bar or as JSON lines, and read by the metrics endpoint."""
+"""Progress: a tracker fed by engine events (rows, rate, ETA, batch size, throttle state), read
+by the progress views, ``ec backfill run --json`` and the metrics endpoint.
+
+Counts include earlier runs of the same backfill (the ``start`` event's ``done_before``); rates
+are this run's own: the current rate over the last few seconds of batches, and, once done, the
+run's rows over the run's elapsed time."""
 
 from __future__ import annotations
 
+import collections
 import json
 import sys
 import threading
@@ -10,19 +15,26 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-
 from expandcontract.dsn import display_text
 
 Event = dict[str, Any]
-_RATE_ALPHA = 0.2
+# The current rate is measured over the batches of this many recent seconds: long enough to
+# smooth batch-to-batch noise (and interleaved workers), short enough to follow a throttle.
+_RATE_WINDOW_S = 5.0
 
 
 class ProgressTracker:
-    """Thread-safe running totals; ``snapshot()`` is what bars, JSON and metrics show."""
+    """Thread-safe running totals; ``snapshot()`` is what views, JSON and metrics show."""
 
-    def __init__(self, name: str, table: str, key_kind: str, total_estimate: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        table: str,
+        key_kind: str,
+        total_estimate: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name = name
         self.table = table
         self.key_kind = key_kind
@@ -30,6 +42,7 @@ class ProgressTracker:
         self.phase = "backfill"
         self.rows_scanned = 0
         self.rows_updated = 0
+        self.rows_before = 0  # rows scanned by earlier runs of this backfill
         self.stragglers = 0
         self.batches = 0
         self.splits = 0
@@ -38,9 +51,13 @@ class ProgressTracker:
         self.last_batch_ms = 0.0
         self.throttle: str | None = None
         self.throttle_s = 0.0
-        self.rate = 0.0
-        self.started = time.monotonic()
-        self._last_batch_at: float | None = None
+        self.rate_cap: float | None = None  # rows/s this run is paced to (a cap, not a pause)
+        self.done = False
+        self._clock = clock
+        self.started = clock()
+        self._finished: float | None = None
+        # (time, rows scanned by this run) after each batch of this run, the last few seconds.
+        self._recent: collections.deque[tuple[float, int]] = collections.deque([(self.started, 0)])
         # (min, max) of a single integer key: the cursor's position refines the total.
         self.key_span: tuple[int, int] | None = None
         self._position: float | None = None
@@ -48,44 +65,75 @@ class ProgressTracker:
 
     def seed(self, rows_scanned: int, rows_updated: int, batches: int) -> None:
         """Start from what earlier runs of this backfill already committed."""
+        with self._lock:
+            self._seed(rows_scanned, rows_updated, batches)
+
+    def _seed(self, rows_scanned: int, rows_updated: int, batches: int) -> None:
         self.rows_scanned, self.rows_updated, self.batches = rows_scanned, rows_updated, batches
+        self.rows_before = rows_scanned
 
     def observe(self, event: Event) -> None:
         kind = event.get("event")
         with self._lock:
             if kind == "batch":
-                now = time.monotonic()
-                scanned = int(event.get("rows_scanned", 0))
-                if event.get("phase") == "verify":
-                    self.stragglers += int(event.get("rows_updated", 0))
-                else:
-                    self.rows_scanned += scanned
-                    self.batches += 1
-                self.rows_updated += int(event.get("rows_updated", 0))
-                self.batch_size = int(event.get("next_batch_size", 0))
-                self.last_batch_ms = float(event.get("duration_ms", 0.0))
-                if self._last_batch_at is not None and now > self._last_batch_at:
-                    sample = scanned / (now - self._last_batch_at)
-                    self.rate = (
-                        sample
-                        if not self.rate
-                        else (_RATE_ALPHA * sample + (1 - _RATE_ALPHA) * self.rate)
-                    )
-                self._last_batch_at = now
-                self.throttle = None
-                self._track_position(event)
+                self._batch(event)
+            elif kind == "start":
+                self._start(event)
             elif kind == "throttle":
                 self.throttle = str(event.get("detail"))
             elif kind == "resume":
                 self.throttle = None
                 self.throttle_s += float(event.get("paused_s", 0.0))
-                self._last_batch_at = None
+            elif kind == "pacing":
+                self.rate_cap = float(event.get("rows_per_second", 0.0)) or None
             elif kind == "split":
                 self.splits += 1
             elif kind == "retry":
                 self.retries += 1
             elif kind == "phase":
                 self.phase = str(event.get("phase"))
+            elif kind == "done":
+                self._done(event)
+
+    def _start(self, event: Event) -> None:
+        self.table = str(event.get("table") or self.table)
+        self.key_kind = str(event.get("key_kind") or self.key_kind)
+        self.total_estimate = max(0, int(event.get("rows_estimate") or self.total_estimate))
+        before = event.get("done_before")
+        if isinstance(before, dict):
+            self._seed(
+                int(before.get("rows_scanned", 0)),
+                int(before.get("rows_updated", 0)),
+                int(before.get("batches", 0)),
+            )
+
+    def _batch(self, event: Event) -> None:
+        now = self._clock()
+        scanned = int(event.get("rows_scanned", 0))
+        if event.get("phase") == "verify":
+            self.stragglers += int(event.get("rows_updated", 0))
+        else:
+            self.rows_scanned += scanned
+            self.batches += 1
+            self._recent.append((now, self.rows_scanned - self.rows_before))
+            while len(self._recent) > 2 and now - self._recent[1][0] >= _RATE_WINDOW_S:
+                self._recent.popleft()
+        self.rows_updated += int(event.get("rows_updated", 0))
+        self.batch_size = int(event.get("next_batch_size", 0))
+        self.last_batch_ms = float(event.get("duration_ms", 0.0))
+        self.throttle = None
+        self._track_position(event)
+
+    def _done(self, event: Event) -> None:
+        """The result is the truth: every run's rows, counted by the ledger."""
+        self.done = True
+        self._finished = self._clock()
+        self.throttle = None
+        if "rows_scanned" in event:
+            self.rows_scanned = int(event["rows_scanned"])
+            self.rows_updated = int(event.get("rows_updated", self.rows_updated))
+            self.batches = int(event.get("batches", self.batches))
+            self.stragglers = int(event.get("stragglers", self.stragglers))
 
     def _track_position(self, event: Event) -> None:
         cursor = event.get("cursor")
@@ -98,125 +146,84 @@ class ProgressTracker:
             self._position = None
 
     def _total(self) -> int:
+        if self.done:
+            return self.rows_scanned
         total = max(self.total_estimate, self.rows_scanned)
         if self._position is not None and self._position >= 0.05 and self.phase != "verify":
             # Rows seen so far over the fraction of the key range covered so far.
             total = max(self.rows_scanned, round(self.rows_scanned / min(1.0, self._position)))
         return total
 
+    def _current_rate(self, now: float) -> float:
+        """Rows per second of this run's recent batches (0 before the first)."""
+        (first_at, first_rows), (last_at, last_rows) = self._recent[0], self._recent[-1]
+        if len(self._recent) < 2 or last_at <= first_at:
+            return 0.0
+        if now - last_at > _RATE_WINDOW_S:  # no batch for a while (paused): nothing flows
+            return 0.0
+        return (last_rows - first_rows) / (last_at - first_at)
+
     def snapshot(self) -> Event:
         with self._lock:
+            now = self._finished if self._finished is not None else self._clock()
+            elapsed = max(0.0, now - self.started)
+            this_run = max(0, self.rows_scanned - self.rows_before)
+            average = this_run / elapsed if elapsed > 0 else 0.0
+            rate = average if self.done else self._current_rate(now)
             total = self._total()
             remaining = max(0, total - self.rows_scanned)
-            eta = remaining / self.rate if self.rate > 0 else None
+            eta = 0.0 if self.done else (remaining / rate if rate > 0 else None)
             return {
                 "name": self.name,
                 "table": self.table,
-                "phase": self.phase,
+                "phase": "done" if self.done else self.phase,
                 "key_kind": self.key_kind,
                 "rows_scanned": self.rows_scanned,
                 "rows_updated": self.rows_updated,
+                "rows_this_run": this_run,
                 "stragglers": self.stragglers,
                 "rows_total_estimate": total,
                 "batches": self.batches,
                 "batch_size": self.batch_size,
                 "last_batch_ms": round(self.last_batch_ms, 3),
-                "rows_per_second": round(self.rate, 1),
+                "rows_per_second": round(rate, 1),
+                "average_rows_per_second": round(average, 1),
                 "eta_s": None if eta is None else round(eta, 1),
                 "throttled": self.throttle is not None,
                 "throttle_reason": self.throttle,
                 "throttle_s": round(self.throttle_s, 3),
+                "rate_cap": self.rate_cap,
                 "splits": self.splits,
                 "retries": self.retries,
-                "elapsed_s": round(time.monotonic() - self.started, 3),
+                "elapsed_s": round(elapsed, 3),
             }
 
 
 class JsonLines:
-    """One JSON object per line on stdout, plus a ``progress`` snapshot at most once a second."""
+    """``ec backfill run --json``: every event as one JSON line on stdout, plus a ``progress``
+    snapshot at most once a second and one at the end of a run (a backfill finished earlier
+    only repeats its ``done``)."""
 
     def __init__(self, tracker: ProgressTracker, stream: TextIO | None = None) -> None:
         self.tracker = tracker
         self.stream = stream or sys.stdout
         self._last = 0.0
+        self._ran = False
 
     def __call__(self, event: Event) -> None:
+        kind = event.get("event")
+        self._ran = self._ran or kind == "start"
+        if kind == "done" and self._ran:
+            self._write({"event": "progress", **self.tracker.snapshot()})
         self._write(event)
         now = time.monotonic()
-        if event.get("event") == "batch" and now - self._last >= 1.0:
+        if kind == "batch" and now - self._last >= 1.0:
             self._last = now
             self._write({"event": "progress", **self.tracker.snapshot()})
 
     def _write(self, event: Event) -> None:
         self.stream.write(display_text(json.dumps(event, default=str)) + "\n")
         self.stream.flush()
-
-
-class RichBar:
-    """rows done / estimated total, rate, ETA, batch size and throttle state."""
-
-    def __init__(self, tracker: ProgressTracker, console: Console | None = None) -> None:
-        self.tracker = tracker
-        self.console = console or Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("ETA {task.fields[eta]}"),
-            TextColumn("batch {task.fields[batch]}"),
-            TextColumn("{task.fields[state]}"),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=False,
-        )
-        self.task: TaskID | None = None
-
-    def __enter__(self) -> RichBar:
-        self.progress.start()
-        snap = self.tracker.snapshot()
-        self.task = self.progress.add_task(
-            self.tracker.name, total=snap["rows_total_estimate"] or None, rate="",
-            eta="?", batch="-", state="",
-        )  # fmt: skip
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.refresh()
-        self.progress.stop()
-
-    def __call__(self, event: Event) -> None:
-        kind = event.get("event")
-        if kind in ("throttle", "resume", "split", "retry", "error", "lease_lost", "start"):
-            self.progress.console.print(_describe(event))
-        self.refresh()
-
-    def refresh(self) -> None:
-        if self.task is None:
-            return
-        s = self.tracker.snapshot()
-        eta = "?" if s["eta_s"] is None else time.strftime("%H:%M:%S", time.gmtime(s["eta_s"]))
-        state = f"[yellow]throttled: {s['throttle_reason']}[/]" if s["throttled"] else s["phase"]
-        self.progress.update(
-            self.task, completed=s["rows_scanned"], total=s["rows_total_estimate"] or None,
-            rate=f"{s['rows_per_second']:,.0f} rows/s", eta=eta, batch=s["batch_size"],
-            state=state,
-        )  # fmt: skip
-
-
-def _describe(event: Event) -> str:
-    kind = event.get("event")
-    if kind == "throttle":
-        return f"[yellow]paused[/]: {event.get('detail')}"
-    if kind == "resume":
-        return f"[green]resumed[/] after {event.get('paused_s')}s ({event.get('after')})"
-    if kind == "split":
-        return f"batch split to {event.get('next_batch_size')} rows: {event.get('error')}"
-    if kind == "retry":
-        return f"retrying batch: {event.get('error')}"
-    if kind == "start":
-        return f"backfill {event.get('name')}: {event.get('key')}"
-    return json.dumps(event, default=str)
 
 
 def fanout(*sinks: Callable[[Event], None] | None) -> Callable[[Event], None]:

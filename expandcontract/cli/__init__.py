@@ -24,6 +24,7 @@ COMMANDS = {
     "lint": ("expandcontract.cli.lint_cmd", "lint"),
     "verify": ("expandcontract.cli.verify_cmd", "verify"),
     "demo": ("expandcontract.cli.demo", "demo"),
+    "server": ("expandcontract.cli.server_cmd", "server"),
     "alembic": ("expandcontract.cli.alembic_cmd", "alembic"),
 }
 

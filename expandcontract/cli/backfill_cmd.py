@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -21,10 +23,11 @@ from expandcontract.backfill import (
     resume_backfill,
     run_backfill,
 )
-from expandcontract.backfill.progress import JsonLines, RichBar
+from expandcontract.backfill.progress import JsonLines, fanout
 from expandcontract.cli.app import App, common_options
 from expandcontract.config import Settings
 from expandcontract.errors import ConfigError
+from expandcontract.progress import PlainView, TerminalView
 
 _SETTING_FIELDS = {f.name: f for f in dataclasses.fields(BackfillSettings)}
 
@@ -126,8 +129,6 @@ def run_cmd(app: App, **opts: Any) -> None:  # fmt: skip
     assignments = dict(parse_assignment(a) for a in opts["assignments"])
     keys = [k.strip() for group in opts["keys"] for k in group.split(",") if k.strip()]
     url = app.settings.require_database_url()
-    tracker: ProgressTracker | None = None
-
     kwargs: dict[str, Any] = {
         "table": opts["table"],
         "assignments": assignments,
@@ -139,47 +140,25 @@ def run_cmd(app: App, **opts: Any) -> None:  # fmt: skip
         "ledger_schema": app.settings.ledger_schema,
         "metrics_port": opts["metrics_port"],
     }
-
-    def _tracker_for(event: dict[str, Any]) -> ProgressTracker:
-        nonlocal tracker
-        if tracker is None:
-            tracker = ProgressTracker(
-                str(event.get("name")),
-                str(event.get("table")),
-                str(event.get("key_kind")),
-                int(event.get("rows_estimate", 0)),
-            )
-        return tracker
-
     if app.json:
-        sink: dict[str, JsonLines] = {}
-
-        def on_json(event: dict[str, Any]) -> None:
-            if "w" not in sink:
-                sink["w"] = JsonLines(_tracker_for(event))
-            sink["w"].tracker.observe(event)
-            sink["w"](event)
-
-        run_backfill(url, on_progress=on_json, **kwargs)
+        # Every event as a JSON line, plus progress snapshots (counts include earlier runs:
+        # the tracker is seeded by the start event).
+        tracker = ProgressTracker(str(opts["name"] or ""), opts["table"], "", 0)
+        lines = JsonLines(tracker)
+        run_backfill(url, on_progress=fanout(tracker.observe, lines), **kwargs)
         return
-    bar: dict[str, RichBar] = {}
+    view = TerminalView(app.err) if app.err.is_terminal else PlainView(app.err)
 
     def on_event(event: dict[str, Any]) -> None:
         if event.get("event") == "start" and event.get("mode") == "once":
             notice = _once_notice(str(event.get("mode_reason")))
             app.err.print(f"[yellow]mode: once[/] ({notice})", markup=True)
-        if event.get("event") == "done" and "b" not in bar:
-            return  # a finished backfill run again: only the summary below
-        if "b" not in bar:
-            bar["b"] = RichBar(_tracker_for(event), app.err).__enter__()
-        bar["b"].tracker.observe(event)
-        bar["b"](event)
+        # The same view as `ec apply`'s backfills: events of the engine's stream.
+        view({"event": "backfill", "ts": round(time.time(), 3), "name": event.get("name"),
+              "table": event.get("table"), "data": event})  # fmt: skip
 
-    try:
+    with view:
         result = run_backfill(url, on_progress=on_event, **kwargs)
-    finally:
-        if "b" in bar:
-            bar["b"].__exit__(None, None, None)
     if result.mode == "once":
         check = f"mode: once ({_once_notice(result.mode_reason)}); verified: false"
     else:
@@ -218,16 +197,10 @@ def status_cmd(app: App, name: str | None) -> None:
         if not rows:
             console.print("no backfills recorded")
             return
-        table = Table("backfill", "table", "status", "rows", "scanned", "%", "batches",
-                      "verified", "throttle")  # fmt: skip
+        console.print(status_table(rows))
         for b in rows:
-            table.add_row(
-                b["name"], b["table"], b["status"], f"{b['rows_updated']:,}",
-                f"{b['rows_scanned']:,}", "" if b["percent"] is None else str(b["percent"]),
-                str(b["batches"]), str(b["verified"]).lower(), b["throttle_reason"] or "",
-            )  # fmt: skip
-        console.print(table)
-        for b in rows:
+            if b["throttle_reason"]:
+                console.print(f"{b['name']}: paused: {b['throttle_reason']}", markup=False)
             if b["error"]:
                 console.print(f"{b['name']}: {b['error']}", markup=False)
             if b.get("hint"):  # an interrupted run: since when, and how to resume it
@@ -235,6 +208,26 @@ def status_cmd(app: App, name: str | None) -> None:
                 console.print(f"{b['name']}{seen}: {b['hint']}", markup=False)
 
     app.emit(data, render)
+
+
+def status_table(rows: list[dict[str, Any]]) -> Table:
+    """One row per backfill that fits 80 columns: long names fold onto a second line rather
+    than being cut; the throttle reason, errors and hints follow the table as lines."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("backfill", overflow="fold", ratio=3)
+    table.add_column("table", overflow="fold", ratio=2)
+    table.add_column("status", overflow="fold")
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("%", justify="right", no_wrap=True)
+    table.add_column("verified", no_wrap=True)
+    for b in rows:
+        done = f"{b['rows_scanned']:,}"
+        if b["rows_estimate"]:
+            done += f"/{max(b['rows_estimate'], b['rows_scanned']):,}"
+        percent = "" if b["percent"] is None else f"{b['percent']:g}"
+        verified = "yes" if b["verified"] else "no"
+        table.add_row(b["name"], b["table"], b["status"], done, percent, verified)
+    return table
 
 
 def _control(verb: str, past: str) -> click.Command:

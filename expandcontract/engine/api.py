@@ -10,8 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from expandcontract.config import Settings
-from expandcontract.engine import report, versions
-from expandcontract.engine.backfill import current_run, settle_pending
+from expandcontract.engine import health_gate, report, versions
+from expandcontract.engine.backfill import (
+    BackfillHealth,
+    current_run,
+    health_gated,
+    settle_pending,
+)
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.phases import (
     BackfillFn,
@@ -24,8 +29,9 @@ from expandcontract.engine.phases import (
 from expandcontract.engine.plan import Plan, build_plan
 from expandcontract.engine.selector import as_version
 from expandcontract.engine.triggers import convert_pending
-from expandcontract.errors import ECError, LedgerBusy
+from expandcontract.errors import ConfigError, ECError, LedgerBusy
 from expandcontract.events import EventSink, StatementEvent, log_event
+from expandcontract.health import HealthGate
 from expandcontract.ledger import ExclusiveRun, Ledger, MigrationRecord
 from expandcontract.ledger.lock import RunLockLost
 from expandcontract.observe import Observer, deliver, emit, observing
@@ -151,17 +157,25 @@ class Engine:
 
     # -- apply -------------------------------------------------------------------------------
     def apply(
-        self, migration: Migration, *, through: str = "backfill", on_failure: str = "stop"
+        self,
+        migration: Migration,
+        *,
+        through: str = "backfill",
+        on_failure: str = "stop",
+        health: HealthGate | None = None,
     ) -> dict[str, Any]:
         """Run the phases up to ``through``. ``on_failure="rollback"``: if expand or the
-        backfill fails, undo the migration at once (same run, same lock) and say so."""
+        backfill fails, undo the migration at once (same run, same lock) and say so.
+        ``health``: the backfill pauses while its probe fails; with rollback, the gate's
+        consecutive failures stop the backfill, which rolls the migration back."""
         if through not in PHASE_ORDER:
             raise MigrationError(f"unknown phase {through!r}", f"one of {', '.join(PHASE_ORDER)}")
         if on_failure not in ON_FAILURE:
             raise MigrationError(
                 f"unknown --on-failure {on_failure!r}", f"one of {', '.join(ON_FAILURE)}"
             )
-        with self._exclusive("ec apply") as runner:
+        gated = BackfillHealth(health, give_up=on_failure == "rollback") if health else None
+        with self._exclusive("ec apply") as runner, health_gated(gated):
             ledger = Ledger(runner, self.settings.ledger_schema)
             try:
                 record, plan = self._start_or_resume(runner, ledger, migration)
@@ -351,24 +365,66 @@ class Engine:
             )
         return record, self._stored_plan(ledger.runner, ledger, record)
 
-    def switch(self, *, back: bool = False, search_path: str | None = None) -> dict[str, Any]:
-        with self._exclusive("ec switch") as runner:
+    def switch(
+        self,
+        *,
+        back: bool = False,
+        search_path: str | None = None,
+        health: HealthGate | None = None,
+        watch_s: float = 300.0,
+    ) -> dict[str, Any]:
+        """Make the new (or, ``back``, the old) version current. With ``health``: probe first
+        (unhealthy: no switch), switch, probe for ``watch_s`` under the run lock and switch
+        back on the gate's consecutive failures (raises SwitchedBack). See health_gate.py."""
+        if health is not None and back:
+            raise ConfigError("a health watch guards a switch to the new version, not --back")
+        command = "ec switch --watch" if health is not None else "ec switch"
+        with self._exclusive(command) as runner:
             ledger = self._existing_ledger(runner)
-            record, _ = self.active(ledger)
-            phases = ledger.phases(record.id)
-            if not _done(phases, "expand"):
-                raise MigrationError(
-                    f"migration {record.name!r} has not finished expand",
-                    "run `ec apply` with its file to finish expand, or `ec rollback`",
-                )
-            if back and "contract" in phases:
-                raise MigrationError(
-                    f"migration {record.name!r} has started contracting: the old version's "
-                    "columns may be gone, so it cannot become current again",
-                    "finish it with `ec complete`",
-                )
+            if health is None:
+                record = self._switch_to(runner, ledger, back=back, search_path=search_path)
+                return self._summary(ledger, record)
+            # Checked before the first probe; switched only once the probe passes.
+            record = self._switch_to(
+                runner, ledger, back=False, search_path=None, checked_only=True
+            )
+            verdict = health_gate.switch_watched(
+                runner,
+                ledger,
+                record,
+                health,
+                watch_s,
+                switch=lambda: self._switch_to(runner, ledger, back=False, search_path=search_path),
+                switch_back=lambda: self._switch_to(runner, ledger, back=True, search_path=None),
+            )
+            return {**self._summary(ledger, record), "health": verdict}
+
+    def _switch_to(
+        self,
+        runner: SafeRunner,
+        ledger: Ledger,
+        *,
+        back: bool,
+        search_path: str | None,
+        checked_only: bool = False,
+    ) -> MigrationRecord:
+        """``ec switch [--back]`` itself: the checks, then the switch (unless checked_only)."""
+        record, _ = self.active(ledger)
+        phases = ledger.phases(record.id)
+        if not _done(phases, "expand"):
+            raise MigrationError(
+                f"migration {record.name!r} has not finished expand",
+                "run `ec apply` with its file to finish expand, or `ec rollback`",
+            )
+        if back and "contract" in phases:
+            raise MigrationError(
+                f"migration {record.name!r} has started contracting: the old version's "
+                "columns may be gone, so it cannot become current again",
+                "finish it with `ec complete`",
+            )
+        if not checked_only:
             versions.switch(runner, ledger, record, back=back, search_path=search_path)
-            return self._summary(ledger, record)
+        return record
 
     def complete(self) -> dict[str, Any]:
         with self._exclusive("ec complete") as runner:
@@ -406,7 +462,13 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         with self._runner() as runner:
-            return report.status(runner, Ledger(runner, self.settings.ledger_schema), self.schema)
+            ledger = Ledger(runner, self.settings.ledger_schema)
+            data = report.status(runner, ledger, self.schema)
+            mine = (m for m in data["migrations"] if m["base_schema"] == self.schema)
+            active = next((m for m in mine if m["active"]), None)
+            if active is not None:  # the verdict of its last health-gated switch
+                data["health"] = health_gate.last_verdict(runner, ledger.schema, active["id"])
+            return data
 
     def _summary(self, ledger: Ledger, record: MigrationRecord) -> dict[str, Any]:
         return report.summary(ledger, record, self.schema)

@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 
 from expandcontract.backfill import BackfillSettings, run_backfill
+from expandcontract.backfill.throttles.health import HealthPolicy, health_policy
 from expandcontract.config import Settings
 from expandcontract.engine.phases import BackfillFn, to_step
 from expandcontract.engine.plan import BackfillJob
@@ -36,7 +37,8 @@ from expandcontract.engine.triggers import (
     pending_index_name,
     pending_index_step,
 )
-from expandcontract.errors import ECError
+from expandcontract.errors import ConfigError, ECError
+from expandcontract.health import CommandProbe, HealthGate, UrlProbe
 from expandcontract.ledger import ExclusiveRun, MigrationRecord
 from expandcontract.ledger.lock import RunLockLost
 from expandcontract.observe import current_observer, deliver
@@ -47,6 +49,29 @@ _LISTED = 10  # rows named in the message; `ec status` shows the count
 # The run lock of the engine command running now (set by Engine._exclusive): the backfill's
 # workers check it before every batch, and a keeper thread takes it again after a lost session.
 current_run: ContextVar[ExclusiveRun | None] = ContextVar("expandcontract_run", default=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillHealth:
+    """``ec apply --health-…``: the backfill pauses while the gate's probe fails; with
+    ``give_up`` (``--on-failure rollback``) it stops at the gate's consecutive failures."""
+
+    gate: HealthGate
+    give_up: bool = False
+
+
+# The health gate of the engine command running now (set by Engine.apply).
+current_health: ContextVar[BackfillHealth | None] = ContextVar("ec_backfill_health", default=None)
+
+
+@contextlib.contextmanager
+def health_gated(health: BackfillHealth | None) -> Iterator[None]:
+    """The backfills run meanwhile (table_backfill) are gated by ``health``."""
+    token = current_health.set(health)
+    try:
+        yield
+    finally:
+        current_health.reset(token)
 
 
 class PendingRows(ECError):
@@ -76,7 +101,8 @@ def table_backfill(
             run_lock=run_lock.token() if run_lock is not None else None,
             reconnect_max_s=settings.retry_max_ms / 1000,
         )
-        with _keeping(run_lock), _as_ec_errors(job):
+        tuned, gate_policy = _with_health(tuned, current_health.get())
+        with _keeping(run_lock), _as_ec_errors(job), _policy(gate_policy):
             result = run_backfill(
                 session,
                 table=job.table,
@@ -111,6 +137,40 @@ def table_backfill(
             settle_pending(runner, job)
 
     return run
+
+
+def _with_health(
+    tuned: BackfillSettings, health: BackfillHealth | None
+) -> tuple[BackfillSettings, HealthPolicy | None]:
+    """The backfill's own health throttle, probing the gate's probe, and its policy."""
+    if health is None:
+        return tuned, None
+    probe = health.gate.probe
+    if health.give_up and tuned.workers > 1:
+        raise ConfigError(
+            "a health gate that rolls back (--on-failure rollback) needs a backfill with one "
+            "worker: worker processes only pause on the probe",
+            "run it with one worker, or without --on-failure rollback",
+        )
+    tuned = dataclasses.replace(
+        tuned,
+        health_command=probe.command if isinstance(probe, CommandProbe) else None,
+        health_url=probe.url if isinstance(probe, UrlProbe) else None,
+        health_timeout_s=probe.timeout_s if isinstance(probe, CommandProbe | UrlProbe) else 5.0,
+    )
+    if tuned.health_command is None and tuned.health_url is None:
+        raise ConfigError("the backfill's health gate takes a command or a URL probe")
+    give_up = health.gate.failures if health.give_up else None
+    return tuned, HealthPolicy(interval_s=health.gate.interval_s, give_up_after=give_up)
+
+
+@contextlib.contextmanager
+def _policy(policy: HealthPolicy | None) -> Iterator[None]:
+    token = health_policy.set(policy)
+    try:
+        yield
+    finally:
+        health_policy.reset(token)
 
 
 def _forwarding(job: BackfillJob, name: str) -> Callable[[dict[str, Any]], None] | None:

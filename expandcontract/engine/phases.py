@@ -82,7 +82,7 @@ def run_steps(
     ledger.set_phase(record.id, phase, "running")
     emit("phase", phase=phase, status="started", migration=record.name, steps=len(steps))
     for number, planned in enumerate(steps, start=1):
-        where = {"phase": phase, "number": number, "of": len(steps)}
+        where = {"phase": phase, "number": number, "of": len(steps), "migration": record.name}
         about = {**where, "description": planned.description, "lock": planned.lock}
         try:
             if before_step is not None:

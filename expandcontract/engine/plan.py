@@ -5,7 +5,7 @@ that was planned (and that `ec plan` showed)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -21,6 +21,9 @@ from expandcontract.operations.base import CATALOG, DualWrite, MigrationInvalid,
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.state import PENDING, VersionState
 from expandcontract.schema.introspect import introspect
+
+if TYPE_CHECKING:
+    from expandcontract.engine.estimates import PlanEstimates
 
 PHASES = ("expand", "contract", "rollback")
 
@@ -51,20 +54,35 @@ class Plan:
     backfills: list[BackfillJob]
     warnings: list[str] = dataclasses.field(default_factory=list)
 
-    def to_json(self, conn: psycopg.Connection[Any] | None = None) -> dict[str, Any]:
-        return {
+    def to_json(
+        self, conn: psycopg.Connection[Any] | None = None, estimates: PlanEstimates | None = None
+    ) -> dict[str, Any]:
+        """The plan as stored in the ledger; with ``estimates`` (what `ec plan` shows), each
+        step and backfill also says what it does to its table and how long it should take."""
+        phases = {
+            phase: [_step_json(step, conn) for step in steps]
+            for phase, steps in self.phases.items()
+        }
+        backfills = [dataclasses.asdict(job) for job in self.backfills]
+        if estimates is not None:
+            for phase, step_list in phases.items():
+                for data, estimate in zip(step_list, estimates.steps[phase], strict=True):
+                    data.update(estimate.as_json())
+            for job, backfill in zip(backfills, estimates.backfills, strict=True):
+                job.update(backfill.as_json())
+        out = {
             "migration": self.migration,
             "checksum": self.checksum,
             "base_schema": self.base_schema,
             "version_schema": self.version_schema,
             "old_schema": self.old_schema,
-            "phases": {
-                phase: [_step_json(step, conn) for step in steps]
-                for phase, steps in self.phases.items()
-            },
-            "backfills": [dataclasses.asdict(job) for job in self.backfills],
+            "phases": phases,
+            "backfills": backfills,
             "warnings": self.warnings,
         }
+        if estimates is not None:
+            out["estimates"] = {"sample_budget_ms_per_table": estimates.budget_ms}
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
@@ -78,7 +96,7 @@ class Plan:
                 phase: [_step_from(s) for s in steps] for phase, steps in data["phases"].items()
             },
             backfills=[
-                BackfillJob(**{**job, "key": tuple(job.get("key") or ())})
+                BackfillJob(**{**_known(BackfillJob, job), "key": tuple(job.get("key") or ())})
                 for job in data["backfills"]
             ],
             warnings=list(data.get("warnings", [])),
@@ -95,8 +113,15 @@ def _step_from(data: dict[str, Any]) -> PlannedStep:
     # Statements were composed with psycopg.sql when planned; stored text is replayed as is.
     statements = tuple(sql.SQL(s) for s in data["statements"])
     creates = tuple(data["creates_index"]) if data.get("creates_index") else None
-    data = {"multi_statement": ":sql:" in data["key"], **data}  # plans stored before the flag
+    # Plans stored before the flag have no multi_statement.
+    data = {"multi_statement": ":sql:" in data["key"], **_known(PlannedStep, data)}
     return PlannedStep(**{**data, "statements": statements, "creates_index": creates})
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``cls`` in ``data``: `ec plan --json` adds estimates to steps and jobs."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 def build_plan(

@@ -57,9 +57,11 @@ def switch(
     """Record the current version; with ``search_path`` (or one recorded by an earlier switch
     of this migration) also point the database's or a role's default search_path at it, so a
     switch back — or a rollback — never leaves new sessions in the wrong version."""
+    before = ledger.phases(record.id).get("switch", {}).get("status")
     ledger.set_phase(record.id, "switch", "reverted" if back else "done")
     target = (record.old_schema or record.base_schema) if back else record.version_schema
-    emit("switch", to="old" if back else "new", schema=target, migration=record.name)
+    if (before == "done") == back:  # a switch to the version already current changes nothing
+        emit("switch", to="old" if back else "new", schema=target, migration=record.name)
     key = f"search_path:{record.id}"
     if search_path:
         with runner.transaction() as conn:

@@ -62,9 +62,10 @@ def _free_port() -> int:
 class LocalServer(PostgresServer):
     kind = "local"
 
-    def __init__(self, bindir: Path | None = None) -> None:
+    def __init__(self, bindir: Path | None = None, port: int | None = None) -> None:
         super().__init__()
         self._bindir = bindir
+        self._port = port  # None: a free one (`ec server --port` asks for a fixed one)
         self._dir: Path | None = None
         self._os_user: str | None = None
 
@@ -101,7 +102,7 @@ class LocalServer(PostgresServer):
             os.chmod(self._dir, 0o755)
             for path in (self._dir, sock):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        port = _free_port()
+        port = self._port or _free_port()
         try:
             self._run(
                 [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",

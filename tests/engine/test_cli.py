@@ -39,9 +39,12 @@ def test_plan_formats(ec: Any) -> None:
     assert set(data["phases"]) == {"expand", "contract", "rollback"}
     step = data["phases"]["expand"][0]
     assert set(step) >= {"key", "description", "statements", "lock", "duration", "transactional"}
-    assert data["backfills"] == [
-        {"schema": "public", "table": "users", "estimated_rows": 300, "key": ["id"]}
-    ]
+    job = data["backfills"][0]
+    assert len(data["backfills"]) == 1
+    assert {k: job[k] for k in ("schema", "table", "estimated_rows", "key")} == {
+        "schema": "public", "table": "users", "estimated_rows": 300, "key": ["id"]
+    }  # fmt: skip
+    assert job["rows_source"] == "statistics"
     text = ec("plan", "0002_profile.yaml").output
     assert "expand" in text and "contract" in text and "SHARE UPDATE EXCLUSIVE" in text
     sql = ec("plan", "0002_profile.yaml", "--format", "sql").output
@@ -54,7 +57,8 @@ def test_plan_formats(ec: Any) -> None:
 def test_full_cycle_through_the_cli(ec: Any) -> None:
     applied = ec("apply", "0002_profile.yaml", "--json")
     assert applied.exit_code == 0, applied.output
-    data = json.loads(applied.output)
+    data = json.loads(applied.stdout.splitlines()[-1])  # JSON lines: the result is last
+    assert data["event"] == "result" and data["ok"] is True
     assert data["phases"]["backfill"]["status"] == "done"
     status = json.loads(ec("status", "--json").output)
     assert status["migration"] == "0002_profile" and status["phase"] == "backfill"

@@ -42,6 +42,7 @@ class Governor:
         self._session = session
         self._last_check = float("-inf")
         self._paused: dict[str, int] = {}  # signal name -> consecutive clear checks
+        self._values: dict[str, float] = {}
         self.throttled_s = 0.0
         self.reason: str | None = None
 
@@ -60,6 +61,8 @@ class Governor:
 
     def _update(self, readings: dict[str, Reading]) -> list[str]:
         """Apply hysteresis; returns the details of the signals that keep the run paused."""
+        # The measured values (replica lag in s, ...) travel with throttle/resume events.
+        self._values = {n: r.value for n, r in readings.items() if r.value is not None}
         for name, reading in readings.items():
             if reading.breached:
                 self._paused[name] = 0
@@ -79,7 +82,7 @@ class Governor:
         started = self._clock()
         self.reason = "; ".join(reasons)
         names = sorted(self._paused)
-        self._emit("throttle", {"reasons": names, "detail": self.reason})
+        self._emit("throttle", {"reasons": names, "detail": self.reason, "values": self._values})
         self._heartbeat(self.reason)
         backoff = self.settings.backoff_min_s
         while reasons:
@@ -90,10 +93,13 @@ class Governor:
             if detail and sorted(self._paused) != names:
                 names = sorted(self._paused)
                 self.reason = detail
-                self._emit("throttle", {"reasons": names, "detail": detail})
+                self._emit("throttle", {"reasons": names, "detail": detail, "values": self._values})
             self._heartbeat(detail)
         paused = self._clock() - started
         self.throttled_s += paused
-        self._emit("resume", {"paused_s": round(paused, 3), "after": self.reason})
+        self._emit(
+            "resume",
+            {"paused_s": round(paused, 3), "after": self.reason, "values": self._values},
+        )
         self.reason = None
         return paused

@@ -1,15 +1,87 @@
 """External health probe: the application's own SLO can stop the backfill. An HTTP URL
-(2xx = healthy) or a shell command (exit 0 = healthy); errors and timeouts count as unhealthy."""
+(2xx = healthy) or a shell command (exit 0 = healthy); errors and timeouts count as unhealthy.
+
+Under ``ec apply --health-…`` a :class:`HealthPolicy` is in effect (a context variable, set
+around the run like the run lock): the probe runs at most once per ``interval_s`` (the
+governor samples more often; in between the last reading stands), each probe is a ``health``
+progress event, and with ``give_up_after`` the probe's N-th consecutive failure raises
+:class:`HealthGaveUp`, which stops the run like a failure (its checkpoint is kept), so that
+``--on-failure rollback`` undoes the migration. Without a policy: pause while failing, no more.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import urllib.error
-import urllib.request
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
 
+from expandcontract.backfill.errors import BackfillFailed
 from expandcontract.backfill.throttles.base import ProbeContext, Reading
-from expandcontract.dsn import mask_dsn
+from expandcontract.health import CommandProbe, Probe, ProbeResult, UrlProbe
+from expandcontract.observe import emit
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthPolicy:
+    """How the health signals of the backfills started in this context behave."""
+
+    interval_s: float = 0.0  # at most one probe per interval; 0: on every sample
+    give_up_after: int | None = None  # consecutive failures that stop the run; None: never
+
+    def __post_init__(self) -> None:
+        if self.give_up_after is not None and self.give_up_after < 1:
+            raise ValueError("give_up_after must be at least 1")
+
+
+health_policy: ContextVar[HealthPolicy | None] = ContextVar("ec_health_policy", default=None)
+
+
+class HealthGaveUp(BackfillFailed):
+    """The health probe failed ``give_up_after`` consecutive checks: the run stops."""
+
+
+@dataclasses.dataclass
+class _Tracking:
+    """A signal's probe, its policy (taken when the signal is built) and its failure count."""
+
+    policy: HealthPolicy | None = dataclasses.field(default_factory=health_policy.get)
+    failures: int = 0
+    last: Reading | None = None
+    last_at: float = float("-inf")
+    clock: Callable[[], float] = time.monotonic
+
+    def read(self, probe: Probe, reading: Callable[[ProbeResult], Reading]) -> Reading:
+        policy = self.policy
+        if (
+            policy is not None
+            and self.last is not None
+            and self.clock() - self.last_at < policy.interval_s
+        ):
+            return self.last
+        result = probe.check()
+        self.failures = 0 if result.healthy else self.failures + 1
+        self.last, self.last_at = reading(result), self.clock()
+        if policy is None:
+            return self.last
+        emit(
+            "health",
+            stage="backfill",
+            probe=probe.kind,
+            target=probe.target,
+            healthy=result.healthy,
+            detail=result.detail,
+            status=result.status,
+            failures=self.failures,
+            of=policy.give_up_after,
+        )
+        if policy.give_up_after is not None and self.failures >= policy.give_up_after:
+            raise HealthGaveUp(
+                f"health probe ({probe.kind} {probe.target}) failed {self.failures} "
+                f"consecutive check(s) during the backfill: {result.detail}",
+                "the backfill stopped; its committed batches are kept",
+            )
+        return self.last
 
 
 @dataclasses.dataclass
@@ -17,19 +89,17 @@ class HealthUrl:
     url: str
     timeout_s: float = 5.0
     name: str = "health"
+    tracking: _Tracking = dataclasses.field(default_factory=_Tracking)
 
     def read(self, ctx: ProbeContext) -> Reading:
-        where = mask_dsn(self.url)
-        try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout_s) as response:
-                status = int(response.status)
-        except urllib.error.HTTPError as exc:
-            status = int(exc.code)
-        except (OSError, ValueError) as exc:
-            return Reading.stop(f"health probe {where} failed: {exc}")
-        if 200 <= status < 300:
-            return Reading.ok(f"health probe {where}: HTTP {status}", status)
-        return Reading.stop(f"health probe {where}: HTTP {status}", status)
+        probe = UrlProbe(self.url, self.timeout_s)
+
+        def reading(result: ProbeResult) -> Reading:
+            detail = f"health probe {probe.target}: {result.detail}"
+            value = float(result.status) if result.status is not None else None
+            return Reading.ok(detail, value) if result.healthy else Reading.stop(detail, value)
+
+        return self.tracking.read(probe, reading)
 
 
 @dataclasses.dataclass
@@ -37,23 +107,16 @@ class HealthCommand:
     command: str
     timeout_s: float = 5.0
     name: str = "health"
+    tracking: _Tracking = dataclasses.field(default_factory=_Tracking)
 
     def read(self, ctx: ProbeContext) -> Reading:
-        try:
-            done = subprocess.run(
-                self.command,
-                shell=True,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return Reading.stop(f"health command timed out after {self.timeout_s:g}s")
-        if done.returncode == 0:
-            return Reading.ok("health command ok", 0)
-        output = (done.stdout + done.stderr).strip().splitlines()
-        tail = f": {output[-1][:200]}" if output else ""
-        return Reading.stop(
-            f"health command exited {done.returncode}{tail}", float(done.returncode)
-        )
+        probe = CommandProbe(self.command, self.timeout_s)
+
+        def reading(result: ProbeResult) -> Reading:
+            if result.healthy:
+                return Reading.ok("health command ok", 0)
+            if result.status is None:
+                return Reading.stop(f"health command {result.detail}")
+            return Reading.stop(f"health command exited {result.detail[5:]}"[:240], result.status)
+
+        return self.tracking.read(probe, reading)

@@ -1,4 +1,4 @@
-"""``ec demo``: a short, real tour on a throwaway server.
+"""``ec demo --quick``: a short, real tour on a throwaway server.
 
 1. the safe runner retries an ALTER TABLE politely while a long transaction holds the table,
    so application queries are never stuck behind ec for longer than lock_timeout;
@@ -26,7 +26,7 @@ LOCK_TIMEOUT_MS = 200
 BLOCKER_SECONDS = 1.5
 
 
-def run_demo(server_kind: str = "auto", say: Callable[[str], None] = print) -> dict[str, Any]:
+def run_tour(server_kind: str = "auto", say: Callable[[str], None] = print) -> dict[str, Any]:
     started = time.monotonic()
     server = start_server(server_kind)
     try:

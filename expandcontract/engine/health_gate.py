@@ -1,0 +1,135 @@
+"""The health-gated switch: probe, switch to the new version, watch, and switch back on its
+own when the probe keeps failing.
+
+The whole watch runs under ec's run lock (the caller holds it): no ``ec complete`` can
+contract while the new version is on trial, so a switch back is always possible, and a
+concurrent command fails at once naming this one. Each verdict is recorded in the ledger's
+``meta`` table (``health:<migration id>``, JSON) and, for a switch back, as the switch phase
+``failed`` with the reason, which ``ec status`` shows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import sql
+
+from expandcontract import health
+from expandcontract.errors import ECError
+from expandcontract.ledger import Ledger, MigrationRecord
+from expandcontract.observe import emit
+from expandcontract.runner import SafeRunner
+
+
+class UnhealthyBeforeSwitch(ECError):
+    """The probe failed before the switch: nothing was switched."""
+
+
+class SwitchedBack(ECError):
+    """The probe kept failing during the watch: the old version is current again."""
+
+
+class WatchInterrupted(ECError):
+    """Ctrl-C during the watch: the new version stays current, unwatched."""
+
+    exit_code = 130
+
+
+def switch_watched(
+    runner: SafeRunner,
+    ledger: Ledger,
+    record: MigrationRecord,
+    gate: health.HealthGate,
+    watch_s: float,
+    *,
+    switch: Callable[[], object],
+    switch_back: Callable[[], object],
+) -> dict[str, Any]:
+    """Probe once, switch, watch for ``watch_s``; returns the recorded verdict when the watch
+    passes and raises (after recording) otherwise."""
+    first = health.check(gate, stage="before")
+    if not first.healthy:
+        before = health.Verdict("failed", checks=1, failures=1, last=first)
+        why = f"health probe ({gate.describe()}) fails before the switch: {first.detail}"
+        record_verdict(runner, ledger, record, "not_switched", gate, before, why)
+        raise UnhealthyBeforeSwitch(
+            f"{why}; not switched, the old version stays current",
+            "fix what the probe checks (or the probe), then run `ec switch` again",
+        )
+    switch()
+    emit("health", stage="watching", seconds=watch_s, interval=gate.interval_s)
+    verdict = health.watch(gate, watch_s)
+    if verdict.outcome == "passed":
+        return record_verdict(runner, ledger, record, "passed", gate, verdict, None)
+    if verdict.outcome == "interrupted":
+        record_verdict(runner, ledger, record, "interrupted", gate, verdict, None)
+        raise WatchInterrupted(
+            f"the health watch was interrupted after {verdict.watched_s:g}s "
+            f"({verdict.checks} check(s)): the new version stays current, unwatched",
+            "`ec switch --back` makes the old version current again",
+        )
+    why = health.reason(gate, verdict)
+    try:
+        switch_back()  # the checks and the path of `ec switch --back`
+    except ECError as exc:  # e.g. the run lock was lost meanwhile: a person must act
+        raise ECError(
+            f"{why}; switching back failed: {exc.message} - the new version is still current",
+            "make the old version current with `ec switch --back`",
+        ) from exc
+    ledger.set_phase(record.id, "switch", "failed", error=f"switched back automatically: {why}")
+    record_verdict(runner, ledger, record, "switched_back", gate, verdict, why)
+    raise SwitchedBack(
+        f"switched back to the old version automatically: {why}",
+        "the old version is current (`ec status` shows why); fix the cause, then `ec switch` again",
+    )
+
+
+def verdict_key(migration_id: int) -> str:
+    return f"health:{migration_id}"
+
+
+def record_verdict(
+    runner: SafeRunner,
+    ledger: Ledger,
+    record: MigrationRecord,
+    outcome: str,
+    gate: health.HealthGate,
+    verdict: health.Verdict,
+    why: str | None,
+) -> dict[str, Any]:
+    """Store the verdict (the last one of this migration) and report it as an event."""
+    data: dict[str, Any] = {
+        "outcome": outcome,
+        "probe": gate.probe.kind,
+        "target": gate.probe.target,
+        "interval_s": gate.interval_s,
+        "failures_allowed": gate.failures,
+        "checks": verdict.checks,
+        "consecutive_failures": verdict.failures,
+        "watched_s": verdict.watched_s,
+        "last": verdict.last.as_dict() if verdict.last is not None else None,
+        "reason": why,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    with runner.transaction() as conn:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (key, value) VALUES (%s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ).format(sql.Identifier(ledger.schema, "meta")),
+            (verdict_key(record.id), json.dumps(data)),
+        )
+    emit("health", stage="verdict", migration=record.name, **data)
+    return data
+
+
+def last_verdict(runner: SafeRunner, ledger_schema: str, migration_id: int) -> Any:
+    """The recorded verdict of a migration's last health-gated switch, or None."""
+    query = sql.SQL("SELECT value FROM {} WHERE key = %s").format(
+        sql.Identifier(ledger_schema, "meta")
+    )
+    row = runner.retrying(lambda conn: conn.execute(query, (verdict_key(migration_id),)).fetchone())
+    return json.loads(row[0]) if row else None
