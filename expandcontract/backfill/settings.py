@@ -41,6 +41,10 @@ class BackfillSettings:
     health_url: str | None = None
     health_command: str | None = None
     health_timeout_s: float = 5.0
+    # `ec apply --health-…`: probe at most once per interval (0: on every throttle sample);
+    # after this many consecutive failures the run stops (None: it only pauses).
+    health_interval_s: float = 0.0
+    health_give_up_after: int | None = None
     # Hysteresis: a signal clears only after this many consecutive healthy checks.
     clear_checks: int = 2
     # How often throttle signals are sampled, and the backoff between checks while paused.

@@ -39,6 +39,7 @@ from expandcontract.backfill.throttles import (
     ReplicaLag,
     Signal,
 )
+from expandcontract.backfill.throttles.health import Tracking, policy_from
 from expandcontract.backfill.validate import Target, resolve
 from expandcontract.dsn import to_psycopg
 from expandcontract.errors import ECError
@@ -115,10 +116,12 @@ class Worker:
                 s.active_sessions_factor, s.active_sessions_min_extra, self.baseline_sessions
             )
             out.append(self.sessions)
+        policy = policy_from(s.health_interval_s, s.health_give_up_after)
         if s.health_url:
-            out.append(HealthUrl(s.health_url, s.health_timeout_s))
+            out.append(HealthUrl(s.health_url, s.health_timeout_s, tracking=Tracking(policy)))
         if s.health_command:
-            out.append(HealthCommand(s.health_command, s.health_timeout_s))
+            track = Tracking(policy)
+            out.append(HealthCommand(s.health_command, s.health_timeout_s, tracking=track))
         return out
 
     def run(self, phase: str) -> RangeStats:

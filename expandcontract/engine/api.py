@@ -10,40 +10,36 @@ from collections.abc import Iterator
 from typing import Any
 
 from expandcontract.config import Settings
-from expandcontract.engine import health_gate, report, versions
+from expandcontract.engine import finishing, health_gate, report, versions
 from expandcontract.engine.backfill import (
     BackfillHealth,
     current_run,
     health_gated,
-    settle_pending,
 )
+from expandcontract.engine.finishing import done as _done
+from expandcontract.engine.finishing import no_backfill as _no_backfill
 from expandcontract.engine.migration import Migration
 from expandcontract.engine.phases import (
     BackfillFn,
+    MigrationError,
     StepHook,
-    explained,
     run_backfills,
     run_steps,
-    to_step,
 )
-from expandcontract.engine.plan import Plan, build_plan
+from expandcontract.engine.plan import Plan, build_plan_politely
 from expandcontract.engine.selector import as_version
-from expandcontract.engine.triggers import convert_pending
 from expandcontract.errors import ConfigError, ECError, LedgerBusy
 from expandcontract.events import EventSink, StatementEvent, log_event
 from expandcontract.health import HealthGate
 from expandcontract.ledger import ExclusiveRun, Ledger, MigrationRecord
 from expandcontract.ledger.lock import RunLockLost
 from expandcontract.observe import Observer, deliver, emit, observing
-from expandcontract.operations.base import PlannedStep
 from expandcontract.runner import RetryPolicy, SafeRunner
+
+__all__ = ["ON_FAILURE", "PHASE_ORDER", "Engine", "MigrationError"]
 
 PHASE_ORDER = ("expand", "backfill", "switch", "contract")
 ON_FAILURE = ("stop", "rollback")
-
-
-class MigrationError(ECError):
-    """The migration cannot proceed in its current state."""
 
 
 class AlreadyApplied(Exception):
@@ -116,6 +112,10 @@ class Engine:
                 current_run.reset(token)
 
     # -- planning ----------------------------------------------------------------------------
+    def _build_plan(self, runner: SafeRunner, migration: Migration, old_schema: str) -> Plan:
+        policy = RetryPolicy.from_settings(self.settings)
+        return build_plan_politely(runner.conn, migration, self.schema, old_schema, policy)
+
     def plan(self, migration: Migration) -> Plan:
         """Validate and compile without changing anything. For the active migration itself,
         its stored plan (what runs on resume); another migration waits for it to finish."""
@@ -153,7 +153,7 @@ class Engine:
                     "a further change needs a new migration (a new name)",
                 )
             old = versions.current(runner.conn, ledger, self.schema) if installed else None
-            return build_plan(runner.conn, migration, self.schema, old or self.schema)
+            return self._build_plan(runner, migration, old or self.schema)
 
     # -- apply -------------------------------------------------------------------------------
     def apply(
@@ -229,7 +229,7 @@ class Engine:
         """The active migration's record and stored plan, or a new record for a migration
         that validated: the ledger is created (or upgraded) only for a migration that runs."""
         if ledger.version() is None:
-            plan = build_plan(runner.conn, migration, self.schema, self.schema)
+            plan = self._build_plan(runner, migration, self.schema)
             ledger.ensure()
             run = current_run.get()
             if run is not None:
@@ -253,7 +253,7 @@ class Engine:
         if earlier is not None and _done(ledger.phases(earlier.id), "contract"):
             raise AlreadyApplied(earlier)
         old = versions.current(runner.conn, ledger, self.schema)
-        plan = build_plan(runner.conn, migration, self.schema, old)
+        plan = self._build_plan(runner, migration, old)
         return self._record(runner, ledger, migration, plan, earlier), plan
 
     def _record(
@@ -292,57 +292,7 @@ class Engine:
         run_backfills(ledger, record, plan, self.backfill or _no_backfill)
 
     def _contract(self, ledger: Ledger, record: MigrationRecord, plan: Plan) -> None:
-        phases = ledger.phases(record.id)
-        if not plan.backfills and _done(phases, "expand") and "backfill" not in phases:
-            run_backfills(ledger, record, plan, _no_backfill)  # nothing to convert: trivially done
-            phases = ledger.phases(record.id)
-        if not _done(phases, "backfill"):
-            raise MigrationError(
-                f"migration {record.name!r} cannot contract: its backfill is not verified complete",
-                "run `ec apply FILE --phase backfill` first",
-            )
-        # Contracting retires the old version: from here on the new version is current.
-        versions.switch(ledger.runner, ledger, record, back=False)
-        steps = plan.phases["contract"]
-        first = [s for s in steps if s.key.startswith(("pending-index:", "strict:"))]
-        rest = [s for s in steps if s not in first]
-        # Rows that became pending since the backfill (an old-version write `up` could not
-        # convert) are converted now or listed, while the trigger still lets such writes
-        # through; then each table's trigger turns strict. Contract has not started until
-        # then: if this fails, nothing changed and rollback is still possible.
-        self._settle(ledger, plan)
-        for planned in first:
-            self._turn_strict(ledger, record, plan, planned)
-        run_steps(ledger, record, "contract", rest, before_step=self.before_step)
-        ledger.finish_migration(record.id)
-        emit("migration", name=record.name, status="done")
-
-    def _settle(self, ledger: Ledger, plan: Plan, table: str | None = None) -> None:
-        for job in plan.backfills:
-            if table is None or job.table == table:
-                try:
-                    settle_pending(ledger.runner, job)
-                except ECError as exc:
-                    where = f"table {job.schema}.{job.table}"
-                    raise explained(exc, "contract-start", where) from exc
-
-    def _turn_strict(
-        self, ledger: Ledger, record: MigrationRecord, plan: Plan, planned: PlannedStep
-    ) -> None:
-        """A strict step, with the rows still pending converted in its own transaction: one
-        that cannot convert undoes it all (the trigger stays tolerant) and is listed."""
-        if self.before_step is not None:
-            self.before_step("contract", planned)
-        step = to_step(planned)
-        table = planned.key.split(":", 1)[1]
-        if planned.key.startswith("strict:"):
-            converting = convert_pending(plan.base_schema, table)
-            step = dataclasses.replace(step, statements=(*step.statements, *converting))
-        try:
-            ledger.run_step(record.id, "contract", planned.key, step)
-        except ECError as exc:
-            self._settle(ledger, plan, table)  # lists the rows `up` cannot convert, if any
-            raise explained(exc, "contract-start", f"step {planned.description}") from exc
+        finishing.contract(ledger, record, plan, before_step=self.before_step)
 
     # -- the other commands --------------------------------------------------------------------
     def _existing_ledger(self, runner: SafeRunner) -> Ledger:
@@ -449,16 +399,7 @@ class Engine:
     def _undo(
         self, runner: SafeRunner, ledger: Ledger, record: MigrationRecord, plan: Plan
     ) -> None:
-        versions.switch(runner, ledger, record, back=True)
-        run_steps(
-            ledger,
-            record,
-            "rollback",
-            _undoable(plan, ledger.done_steps(record.id)),
-            before_step=self.before_step,
-        )
-        ledger.finish_migration(record.id)
-        emit("migration", name=record.name, status="rolled_back")
+        finishing.undo(runner, ledger, record, plan, before_step=self.before_step)
 
     def status(self) -> dict[str, Any]:
         with self._runner() as runner:
@@ -467,27 +408,8 @@ class Engine:
             mine = (m for m in data["migrations"] if m["base_schema"] == self.schema)
             active = next((m for m in mine if m["active"]), None)
             if active is not None:  # the verdict of its last health-gated switch
-                data["health"] = health_gate.last_verdict(runner, ledger.schema, active["id"])
+                data["health"] = health_gate.last_verdict(ledger, active["id"])
             return data
 
     def _summary(self, ledger: Ledger, record: MigrationRecord) -> dict[str, Any]:
         return report.summary(ledger, record, self.schema)
-
-
-def _undoable(plan: Plan, done: set[tuple[str, str]]) -> list[Any]:
-    """Rollback steps of operations whose expand never ran are skipped: a raw sql `down` must
-    not undo an `up` that did not happen (the shared steps all use IF EXISTS)."""
-    started = {key.split(":", 2)[0] for phase, key in done if phase == "expand"}
-    return [
-        step
-        for step in plan.phases["rollback"]
-        if not step.key[:1].isdigit() or step.key.split(":", 2)[0] in started
-    ]
-
-
-def _done(phases: dict[str, dict[str, Any]], phase: str) -> bool:
-    return phases.get(phase, {}).get("status") == "done"
-
-
-def _no_backfill(job: Any, record: MigrationRecord) -> None:
-    return None

@@ -26,7 +26,6 @@ import psycopg
 from psycopg import sql
 
 from expandcontract.backfill import BackfillSettings, run_backfill
-from expandcontract.backfill.throttles.health import HealthPolicy, health_policy
 from expandcontract.config import Settings
 from expandcontract.engine.phases import BackfillFn, to_step
 from expandcontract.engine.plan import BackfillJob
@@ -101,8 +100,8 @@ def table_backfill(
             run_lock=run_lock.token() if run_lock is not None else None,
             reconnect_max_s=settings.retry_max_ms / 1000,
         )
-        tuned, gate_policy = _with_health(tuned, current_health.get())
-        with _keeping(run_lock), _as_ec_errors(job), _policy(gate_policy):
+        tuned = _with_health(tuned, current_health.get())
+        with _keeping(run_lock), _as_ec_errors(job):
             result = run_backfill(
                 session,
                 table=job.table,
@@ -139,12 +138,10 @@ def table_backfill(
     return run
 
 
-def _with_health(
-    tuned: BackfillSettings, health: BackfillHealth | None
-) -> tuple[BackfillSettings, HealthPolicy | None]:
-    """The backfill's own health throttle, probing the gate's probe, and its policy."""
+def _with_health(tuned: BackfillSettings, health: BackfillHealth | None) -> BackfillSettings:
+    """The backfill's own health throttle, probing the gate's probe, with its policy."""
     if health is None:
-        return tuned, None
+        return tuned
     probe = health.gate.probe
     if health.give_up and tuned.workers > 1:
         raise ConfigError(
@@ -161,16 +158,9 @@ def _with_health(
     if tuned.health_command is None and tuned.health_url is None:
         raise ConfigError("the backfill's health gate takes a command or a URL probe")
     give_up = health.gate.failures if health.give_up else None
-    return tuned, HealthPolicy(interval_s=health.gate.interval_s, give_up_after=give_up)
-
-
-@contextlib.contextmanager
-def _policy(policy: HealthPolicy | None) -> Iterator[None]:
-    token = health_policy.set(policy)
-    try:
-        yield
-    finally:
-        health_policy.reset(token)
+    return dataclasses.replace(
+        tuned, health_interval_s=health.gate.interval_s, health_give_up_after=give_up
+    )
 
 
 def _forwarding(job: BackfillJob, name: str) -> Callable[[dict[str, Any]], None] | None:
@@ -268,13 +258,16 @@ def pending_count(conn: psycopg.Connection[Any], schema: str, table: str) -> int
     ).fetchone()
     if not row or not row[0]:  # missing, or still being built: counting would scan the table
         return None
-    with conn.transaction():
-        conn.execute("SELECT set_config('enable_seqscan', 'off', true)")
-        counted = conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-                sql.Identifier(schema, table), sql.Identifier(PENDING)
-            )
-        ).fetchone()
+    try:
+        with conn.transaction():
+            conn.execute("SELECT set_config('enable_seqscan', 'off', true)")
+            counted = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                    sql.Identifier(schema, table), sql.Identifier(PENDING)
+                )
+            ).fetchone()
+    except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable):
+        return None  # contract dropped the marker (or the table) since the index was read
     return int(counted[0]) if counted else 0
 
 

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg import sql
-
 from expandcontract import health
 from expandcontract.errors import ECError
 from expandcontract.ledger import Ledger, MigrationRecord
@@ -114,22 +112,12 @@ def record_verdict(
         "reason": why,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    with runner.transaction() as conn:
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (key, value) VALUES (%s, %s)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-            ).format(sql.Identifier(ledger.schema, "meta")),
-            (verdict_key(record.id), json.dumps(data)),
-        )
+    ledger.remember(verdict_key(record.id), json.dumps(data))
     emit("health", stage="verdict", migration=record.name, **data)
     return data
 
 
-def last_verdict(runner: SafeRunner, ledger_schema: str, migration_id: int) -> Any:
+def last_verdict(ledger: Ledger, migration_id: int) -> Any:
     """The recorded verdict of a migration's last health-gated switch, or None."""
-    query = sql.SQL("SELECT value FROM {} WHERE key = %s").format(
-        sql.Identifier(ledger_schema, "meta")
-    )
-    row = runner.retrying(lambda conn: conn.execute(query, (verdict_key(migration_id),)).fetchone())
-    return json.loads(row[0]) if row else None
+    value = ledger.recall(verdict_key(migration_id))
+    return json.loads(value) if value is not None else None

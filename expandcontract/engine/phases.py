@@ -18,6 +18,10 @@ BackfillFn = Callable[[BackfillJob, MigrationRecord], None]
 StepHook = Callable[[str, PlannedStep], None]
 
 
+class MigrationError(ECError):
+    """The migration cannot proceed in its current state."""
+
+
 def to_step(planned: PlannedStep) -> Step:
     return Step(
         planned.description,
@@ -77,12 +81,15 @@ def run_steps(
     *,
     before_step: StepHook | None = None,
     finish: bool = True,
+    first: int = 1,
 ) -> None:
-    """Run ``steps`` once each; ``finish=False`` leaves the phase running (more to come)."""
+    """Run ``steps`` once each; ``finish=False`` leaves the phase running (more to come).
+    ``first``: the number of the first of them among the phase's steps (progress events)."""
     ledger.set_phase(record.id, phase, "running")
-    emit("phase", phase=phase, status="started", migration=record.name, steps=len(steps))
-    for number, planned in enumerate(steps, start=1):
-        where = {"phase": phase, "number": number, "of": len(steps), "migration": record.name}
+    total = len(steps) + first - 1
+    emit("phase", phase=phase, status="started", migration=record.name, steps=total)
+    for number, planned in enumerate(steps, start=first):
+        where = {"phase": phase, "number": number, "of": total, "migration": record.name}
         about = {**where, "description": planned.description, "lock": planned.lock}
         try:
             if before_step is not None:
@@ -95,7 +102,7 @@ def run_steps(
             ledger.set_phase(record.id, phase, "failed", error=exc.message)
             emit("step", status="failed", error=exc.message, **about)
             emit("phase", phase=phase, status="failed", migration=record.name, error=exc.message)
-            where_text = f"step {number} of {len(steps)} ({planned.description})"
+            where_text = f"step {number} of {total} ({planned.description})"
             raise explained(exc, phase, where_text) from exc
         emit(
             "step",

@@ -5,6 +5,7 @@ that was planned (and that `ec plan` showed)."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -20,6 +21,7 @@ from expandcontract.engine.views import drop_version_schema, view_steps
 from expandcontract.operations.base import CATALOG, DualWrite, MigrationInvalid, PlannedStep
 from expandcontract.operations.context import PhaseContext
 from expandcontract.operations.state import PENDING, VersionState
+from expandcontract.runner.policy import RetryPolicy
 from expandcontract.schema.introspect import introspect
 
 if TYPE_CHECKING:
@@ -122,6 +124,46 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``cls`` in ``data``: `ec plan --json` adds estimates to steps and jobs."""
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in data.items() if k in names}
+
+
+def build_plan_politely(
+    conn: psycopg.Connection[Any],
+    migration: Migration,
+    base_schema: str,
+    old_schema: str,
+    policy: RetryPolicy,
+) -> Plan:
+    """:func:`build_plan` under ``lock_timeout``, retried with the policy's jittered backoff.
+
+    Planning only reads, but some catalog functions (pg_get_indexdef, EXPLAIN of an
+    expression) wait for a table's lock: behind another session's ACCESS EXCLUSIVE, planning
+    would hang for as long as that session holds it. Now it waits politely and then says why.
+    """
+    attempt = 0
+    started = time.monotonic()
+    previous = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{policy.lock_timeout_ms}ms",))
+    try:
+        while True:
+            attempt += 1
+            try:
+                return build_plan(conn, migration, base_schema, old_schema)
+            except psycopg.errors.LockNotAvailable as exc:
+                waited_ms = (time.monotonic() - started) * 1000
+                if attempt >= policy.max_attempts or waited_ms >= policy.max_total_ms:
+                    raise MigrationInvalid(
+                        "planning waited for a table another session holds locked "
+                        f"({attempt} attempts of lock_timeout {policy.lock_timeout_ms} ms): "
+                        f"{str(exc).strip().splitlines()[0]}",
+                        "a long transaction or a running DDL holds the table: find it in "
+                        "pg_locks / pg_stat_activity, then plan again once it is released",
+                    ) from None
+                time.sleep(policy.delay_ms(attempt) / 1000)
+    finally:
+        if not conn.broken:
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false)", (previous[0] if previous else "0",)
+            )
 
 
 def build_plan(

@@ -60,26 +60,13 @@ def switch(
     before = ledger.phases(record.id).get("switch", {}).get("status")
     ledger.set_phase(record.id, "switch", "reverted" if back else "done")
     target = (record.old_schema or record.base_schema) if back else record.version_schema
-    if (before == "done") == back:  # a switch to the version already current changes nothing
+    if (before == "done") == back:  # only a real change of the current version is an event
         emit("switch", to="old" if back else "new", schema=target, migration=record.name)
     key = f"search_path:{record.id}"
     if search_path:
-        with runner.transaction() as conn:
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} (key, value) VALUES (%s, %s)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-                ).format(sql.Identifier(ledger.schema, "meta")),
-                (key, search_path),
-            )
+        ledger.remember(key, search_path)
     else:
-        row = runner.conn.execute(
-            sql.SQL("SELECT value FROM {} WHERE key = %s").format(
-                sql.Identifier(ledger.schema, "meta")
-            ),
-            (key,),
-        ).fetchone()
-        search_path = str(row[0]) if row else None
+        search_path = ledger.recall(key)
     if search_path and target:
         apply_search_path(runner, search_path, target, record.base_schema)
 

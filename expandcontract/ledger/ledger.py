@@ -345,6 +345,22 @@ class Ledger:
             )
         return result
 
+    # -- small facts kept with the ledger (a switch's search_path, a health verdict) -------
+    def remember(self, key: str, value: str) -> None:
+        with self.runner.transaction() as conn:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (key, value) VALUES (%s, %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                ).format(self._t("meta")),
+                (key, value),
+            )
+
+    def recall(self, key: str) -> str | None:
+        query = sql.SQL("SELECT value FROM {} WHERE key = %s").format(self._t("meta"))
+        row = self.runner.retrying(lambda conn: conn.execute(query, (key,)).fetchone())
+        return str(row[0]) if row else None
+
     # -- reporting ------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """Versions, migrations with their phases, backfills. A phase or backfill recorded

@@ -247,19 +247,21 @@ def test_a_killed_run_is_shown_interrupted_not_running(
 def test_a_rate_capped_run_stays_alive_while_it_paces(
     ec_db: Any, ec_conn: psycopg.Connection[Any]
 ) -> None:
-    """Pauses longer than the lease (1,000-row batches at 100 rows/s: 10 s each, lease 3 s)
-    renew the lease and the heartbeat: the run is never shown interrupted."""
+    """Pacing waits longer than the lease (1,000-row batches at 100 rows/s: 10 s each, lease
+    3 s) renew the lease and the heartbeat: the run is never shown interrupted. A 10 s batch
+    target lets the cap allow 1,000-row batches (it keeps batches to one target time's share)."""
     import threading
 
     from expandcontract.backfill import BackfillCancelled, backfill_status, cancel_backfill
 
     make_table(ec_conn, rows=3000)
-    settings = fixed(1000, max_rows_per_second=100, lease_s=3)
+    settings = fixed(1000, max_rows_per_second=100, lease_s=3, batch_target_ms=10_000)
+    events: list[dict[str, Any]] = []
 
     def run() -> None:
         with contextlib.suppress(BackfillCancelled):  # how the test stops it
             run_backfill(ec_db.url, table="items", assignments={"b": "a * 2"}, name="rc",
-                         settings=settings)  # fmt: skip
+                         settings=settings, on_progress=events.append)  # fmt: skip
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -275,3 +277,5 @@ def test_a_rate_capped_run_stays_alive_while_it_paces(
         thread.join(60)
     assert not thread.is_alive()
     assert "interrupted" not in seen, seen
+    sizes = [e["rows_scanned"] for e in events if e["event"] == "batch"]
+    assert sizes and sizes[0] == 1000  # the long waits this test is about really happened

@@ -13,7 +13,7 @@ import pytest
 from expandcontract.backfill import BackfillSettings, backfill_status
 from expandcontract.backfill.throttles import HealthCommand
 from expandcontract.backfill.throttles.base import ProbeContext
-from expandcontract.backfill.throttles.health import HealthGaveUp, HealthPolicy, health_policy
+from expandcontract.backfill.throttles.health import HealthGaveUp, HealthPolicy, Tracking
 from expandcontract.engine.api import Engine, MigrationError
 from expandcontract.engine.backfill import table_backfill
 from expandcontract.errors import ConfigError
@@ -109,11 +109,8 @@ def probe_ctx() -> Any:
 def test_the_throttle_probes_once_per_interval_and_gives_up_at_the_limit(flag: Path) -> None:
     flag.unlink()
     clock = [0.0]
-    token = health_policy.set(HealthPolicy(interval_s=5.0, give_up_after=2))
-    try:
-        signal = HealthCommand(f"test -f {flag}")
-    finally:
-        health_policy.reset(token)
+    policy = HealthPolicy(interval_s=5.0, give_up_after=2)
+    signal = HealthCommand(f"test -f {flag}", tracking=Tracking(policy))
     signal.tracking.clock = lambda: clock[0]
     assert signal.read(probe_ctx()).breached  # failure 1
     flag.touch()

@@ -1,12 +1,12 @@
 """External health probe: the application's own SLO can stop the backfill. An HTTP URL
 (2xx = healthy) or a shell command (exit 0 = healthy); errors and timeouts count as unhealthy.
 
-Under ``ec apply --health-…`` a :class:`HealthPolicy` is in effect (a context variable, set
-around the run like the run lock): the probe runs at most once per ``interval_s`` (the
-governor samples more often; in between the last reading stands), each probe is a ``health``
-progress event, and with ``give_up_after`` the probe's N-th consecutive failure raises
-:class:`HealthGaveUp`, which stops the run like a failure (its checkpoint is kept), so that
-``--on-failure rollback`` undoes the migration. Without a policy: pause while failing, no more.
+Under ``ec apply --health-…`` a :class:`HealthPolicy` is in effect (from the backfill's
+settings): the probe runs at most once per ``interval_s`` (the governor samples more often;
+in between the last reading stands), each probe is a ``health`` progress event, and with
+``give_up_after`` the probe's N-th consecutive failure raises :class:`HealthGaveUp`, which
+stops the run like a failure (its checkpoint is kept), so that ``--on-failure rollback``
+undoes the migration. Without a policy: pause while failing, no more.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
 
 from expandcontract.backfill.errors import BackfillFailed
 from expandcontract.backfill.throttles.base import ProbeContext, Reading
@@ -34,7 +33,11 @@ class HealthPolicy:
             raise ValueError("give_up_after must be at least 1")
 
 
-health_policy: ContextVar[HealthPolicy | None] = ContextVar("ec_health_policy", default=None)
+def policy_from(interval_s: float, give_up_after: int | None) -> HealthPolicy | None:
+    """The policy of these settings; None for a plain pause-while-failing probe."""
+    if interval_s <= 0 and give_up_after is None:
+        return None
+    return HealthPolicy(interval_s=interval_s, give_up_after=give_up_after)
 
 
 class HealthGaveUp(BackfillFailed):
@@ -42,10 +45,10 @@ class HealthGaveUp(BackfillFailed):
 
 
 @dataclasses.dataclass
-class _Tracking:
-    """A signal's probe, its policy (taken when the signal is built) and its failure count."""
+class Tracking:
+    """A signal's probe policy and its failure count."""
 
-    policy: HealthPolicy | None = dataclasses.field(default_factory=health_policy.get)
+    policy: HealthPolicy | None = None
     failures: int = 0
     last: Reading | None = None
     last_at: float = float("-inf")
@@ -89,7 +92,7 @@ class HealthUrl:
     url: str
     timeout_s: float = 5.0
     name: str = "health"
-    tracking: _Tracking = dataclasses.field(default_factory=_Tracking)
+    tracking: Tracking = dataclasses.field(default_factory=Tracking)
 
     def read(self, ctx: ProbeContext) -> Reading:
         probe = UrlProbe(self.url, self.timeout_s)
@@ -107,7 +110,7 @@ class HealthCommand:
     command: str
     timeout_s: float = 5.0
     name: str = "health"
-    tracking: _Tracking = dataclasses.field(default_factory=_Tracking)
+    tracking: Tracking = dataclasses.field(default_factory=Tracking)
 
     def read(self, ctx: ProbeContext) -> Reading:
         probe = CommandProbe(self.command, self.timeout_s)
