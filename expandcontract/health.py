@@ -2,9 +2,10 @@
 --watch``, ``ec apply --health-…``). No database here: the engine decides what to do with a
 verdict (switch back, roll back); see expandcontract.engine.health_gate.
 
-A probe is a shell command (exit 0 = healthy) or an HTTP URL (2xx = healthy); a timeout, a
-refused connection or any other error counts as unhealthy. Each check keeps the tail of what
-the probe said, so the reason recorded for a switch back names it.
+A probe is a shell command (exit 0 = healthy) or an HTTP(S) URL (2xx = healthy); a timeout, a
+refused connection, a garbled answer, a redirect or a probe that raises counts as unhealthy
+(the probes and how their targets are masked: expandcontract.health_probes). Each check keeps
+the tail of what the probe said, so the reason recorded for a switch back names it.
 
     gate = HealthGate(CommandProbe("curl -fsS localhost:8080/ready"), interval_s=5, failures=3)
     verdict = watch(gate, duration_s=300)   # probes every 5 s for 5 minutes
@@ -14,31 +15,50 @@ Progress events (kind ``health``, see expandcontract.observe), by ``stage``:
 ``before`` (the check before a switch) and ``watch`` (each check of the watch, with
 ``failures`` consecutive so far, ``of`` allowed, ``check`` number) carry ``probe``, ``target``,
 ``healthy``, ``detail``, ``status``; ``watching`` (``seconds``, ``interval``) starts a watch;
-``verdict`` is the recorded outcome (engine/health_gate.py); ``backfill`` is a probe of the
-backfill's health throttle under ``ec apply --health-…`` (backfill/throttles/health.py).
+``verdict`` is the recorded outcome (engine/health_gate.py; ``watching`` while a watch
+runs); ``backfill`` is a probe of the backfill's health throttle under ``ec apply
+--health-…`` (backfill/throttles/health.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import re
-import signal
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from expandcontract.dsn import mask_dsn
 from expandcontract.errors import ConfigError
+from expandcontract.health_probes import (
+    CommandProbe,
+    Probe,
+    ProbeResult,
+    UrlProbe,
+    checked,
+    mask_command,
+    mask_url,
+)
 from expandcontract.observe import emit
 
-_TAIL = 300  # characters of a probe's output kept for the reason
+__all__ = [
+    "MAX_DURATION_S",
+    "CommandProbe",
+    "HealthGate",
+    "Probe",
+    "ProbeResult",
+    "UrlProbe",
+    "Verdict",
+    "check",
+    "checked",
+    "mask_command",
+    "mask_url",
+    "parse_duration",
+    "reason",
+    "watch",
+]
+
 MIN_DURATION_S = 0.001
 MAX_DURATION_S = 24 * 3600.0  # a watch (or an interval) longer than a day is a typo
 
@@ -62,104 +82,6 @@ def parse_duration(text: str, *, what: str = "duration") -> float:
             "e.g. 30s, 5m or 1h",
         )
     return seconds
-
-
-@dataclasses.dataclass(frozen=True)
-class ProbeResult:
-    """One check: healthy or not, one line saying why, and the probe's output tail."""
-
-    healthy: bool
-    detail: str
-    output: str = ""
-    status: int | None = None  # the exit code or HTTP status, when there was one
-    duration_ms: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-class Probe(Protocol):
-    kind: str  # "command" | "url"
-
-    @property
-    def target(self) -> str: ...  # what is probed, safe to show (passwords masked)
-
-    def check(self) -> ProbeResult: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class CommandProbe:
-    """A shell command: exit 0 is healthy. Killed after ``timeout_s``."""
-
-    command: str
-    timeout_s: float = 5.0
-    kind = "command"
-
-    @property
-    def target(self) -> str:
-        return self.command
-
-    def check(self) -> ProbeResult:
-        started = time.monotonic()
-        # Its own process group: on a timeout the whole probe goes, including what the shell
-        # started (a pipe held open by a grandchild would otherwise outlast the timeout).
-        with subprocess.Popen(
-            self.command,
-            shell=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        ) as proc:
-            try:
-                out, _ = proc.communicate(timeout=self.timeout_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                out, _ = proc.communicate()
-                detail = f"timed out after {self.timeout_s:g}s"
-                return ProbeResult(False, detail, _tail(out or ""), None, _ms(started))
-            except BaseException:  # Ctrl-C while probing: the probe does not outlive ec
-                _kill_group(proc)
-                raise
-        output = _tail(out or "")
-        if proc.returncode == 0:
-            return ProbeResult(True, "exit 0", output, 0, _ms(started))
-        last = output.splitlines()[-1] if output else ""
-        detail = f"exit {proc.returncode}" + (f": {last}" if last else "")
-        return ProbeResult(False, detail, output, proc.returncode, _ms(started))
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-@dataclasses.dataclass(frozen=True)
-class UrlProbe:
-    """An HTTP GET: a 2xx status is healthy. Anything else, or no answer in ``timeout_s``,
-    is not."""
-
-    url: str
-    timeout_s: float = 5.0
-    kind = "url"
-
-    @property
-    def target(self) -> str:
-        return mask_dsn(self.url)
-
-    def check(self) -> ProbeResult:
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout_s) as response:
-                status, body = int(response.status), response.read(_TAIL)
-        except urllib.error.HTTPError as exc:
-            status, body = int(exc.code), exc.read(_TAIL) if exc.fp is not None else b""
-        except (OSError, ValueError) as exc:  # refused, timed out, bad URL
-            return ProbeResult(False, f"no answer: {exc}", "", None, _ms(started))
-        output = _tail(body.decode("utf-8", "replace"))
-        return ProbeResult(200 <= status < 300, f"HTTP {status}", output, status, _ms(started))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +119,7 @@ class Verdict:
 
 def check(gate: HealthGate, *, stage: str) -> ProbeResult:
     """One probe, reported as a ``health`` event."""
-    result = gate.probe.check()
+    result = checked(gate.probe)
     _report(gate, stage, result)
     return result
 
@@ -221,17 +143,24 @@ def watch(
     *,
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
+    before_check: Callable[[], object] | None = None,
 ) -> Verdict:
     """Probe every ``gate.interval_s`` for ``duration_s``: ``failed`` at ``gate.failures``
-    consecutive failures (at once), ``passed`` when the time is up, ``interrupted`` on
-    Ctrl-C or when ``stop`` is set. Each check is a ``health`` event (stage ``watch``) with
-    the consecutive ``failures`` so far, ``of`` allowed, and the ``check`` number."""
+    consecutive failures (at once), ``passed`` when the time is up and the last check was
+    healthy, ``interrupted`` on Ctrl-C or when ``stop`` is set. When the time is up while the
+    probe is failing, the watch goes on (at the interval) until the probe recovers (passed)
+    or fails ``gate.failures`` times in a row: at most that many checks more. Each check is a
+    ``health`` event (stage ``watch``) with the consecutive ``failures`` so far, ``of``
+    allowed, and the ``check`` number. ``before_check`` runs before each check; what it
+    raises ends the watch (the engine re-checks its run lock there)."""
     stop = stop or threading.Event()
     started = clock()
     verdict = Verdict("passed")
     try:
         while True:
-            result = gate.probe.check()
+            if before_check is not None:
+                before_check()
+            result = checked(gate.probe)
             verdict.checks += 1
             verdict.last = result
             verdict.failures = 0 if result.healthy else verdict.failures + 1
@@ -243,9 +172,9 @@ def watch(
                 verdict.outcome = "failed"
                 break
             left = duration_s - (clock() - started)
-            if left <= 0:
+            if left <= 0 and verdict.failures == 0:
                 break
-            if stop.wait(min(gate.interval_s, left)):
+            if stop.wait(gate.interval_s if left <= 0 else min(gate.interval_s, left)):
                 verdict.outcome = "interrupted"
                 break
     except KeyboardInterrupt:
@@ -265,12 +194,3 @@ def reason(gate: HealthGate, verdict: Verdict) -> str:
         f"health probe ({gate.describe()}) failed {verdict.failures} consecutive check(s) "
         f"after {verdict.watched_s:g}s of watching, at {at}: {said}"
     )
-
-
-def _tail(text: str) -> str:
-    text = text.strip()
-    return text[-_TAIL:] if len(text) > _TAIL else text
-
-
-def _ms(started: float) -> float:
-    return round((time.monotonic() - started) * 1000, 1)

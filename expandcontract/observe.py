@@ -1,8 +1,8 @@
 """The engine's progress events: what every phase is doing, as it happens.
 
 One stream for the whole engine, consumed by the terminal progress view, ``--json`` event
-lines, the Prometheus endpoint and the health gate. Events are plain JSON-ready dicts; every
-one has ``event`` (its kind) and ``ts`` (unix seconds). The kinds:
+lines and the Prometheus endpoint (the health gate reports into it). Events are plain
+JSON-ready dicts; every one has ``event`` (its kind) and ``ts`` (unix seconds). The kinds:
 
 - ``migration``: ``name``, ``status`` started | resumed | done | rolled_back
 - ``phase``: ``phase`` (expand | backfill | switch | contract | rollback), ``status``

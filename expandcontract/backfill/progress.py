@@ -53,6 +53,7 @@ class ProgressTracker:
         self.throttle_s = 0.0
         self.rate_cap: float | None = None  # rows/s this run is paced to (a cap, not a pause)
         self.done = False
+        self._ran = False  # a start or a batch of this run was seen
         self._clock = clock
         self.started = clock()
         self._finished: float | None = None
@@ -96,6 +97,7 @@ class ProgressTracker:
                 self._done(event)
 
     def _start(self, event: Event) -> None:
+        self._ran = True
         self.table = str(event.get("table") or self.table)
         self.key_kind = str(event.get("key_kind") or self.key_kind)
         self.total_estimate = max(0, int(event.get("rows_estimate") or self.total_estimate))
@@ -113,6 +115,7 @@ class ProgressTracker:
         if event.get("phase") == "verify":
             self.stragglers += int(event.get("rows_updated", 0))
         else:
+            self._ran = True
             self.rows_scanned += scanned
             self.batches += 1
             self._recent.append((now, self.rows_scanned - self.rows_before))
@@ -134,6 +137,10 @@ class ProgressTracker:
             self.rows_updated = int(event.get("rows_updated", self.rows_updated))
             self.batches = int(event.get("batches", self.batches))
             self.stragglers = int(event.get("stragglers", self.stragglers))
+        if not self._ran:
+            # Only the result (a backfill an earlier run finished): every row is an earlier
+            # run's, and this run's rate is 0, not those rows over a few microseconds.
+            self.rows_before = self.rows_scanned
 
     def _track_position(self, event: Event) -> None:
         cursor = event.get("cursor")

@@ -41,6 +41,9 @@ class App:
         self.json = json_output
         # What to do after a failure whose error names no next step (set by the command).
         self.next_action: str | None = None
+        # Commands whose --json output is JSON lines (progress events, then a result line):
+        # a failure before the work starts is that result line too.
+        self.json_lines = False
         # Rich reads "[...]" as markup: user text (names, "[tool.expandcontract]", arr[1]) is
         # printed through rich.markup.escape or with markup=False.
         self.console = Console(highlight=False, soft_wrap=True)
@@ -58,7 +61,10 @@ class App:
         ``-v`` adds the traceback."""
         message = display_text(exc.message)
         hint = display_text(exc.hint) if exc.hint else None
-        if self.json:
+        if self.json and self.json_lines:
+            result = {"event": "result", "ok": False, "error": message, "hint": hint}
+            click.echo(json.dumps(result))
+        elif self.json:
             click.echo(json.dumps({"ok": False, "error": message, "hint": hint}, indent=2))
         else:
             self.err.print(f"[bold red]error:[/] {escape(message)}", markup=True)

@@ -46,6 +46,7 @@ def apply(
     metrics_port: int | None,
 ) -> None:
     """Apply a migration (default: expand + backfill, both versions live). Re-run to resume."""
+    app.json_lines = True
     migration = load(file)
     app.next_action = (
         "ec records every finished step: fix the cause, then run "
@@ -65,6 +66,7 @@ def apply(
 @common_options
 def complete(app: App, metrics_port: int | None) -> None:
     """Contract the active migration: only once its backfill is verified."""
+    app.json_lines = True
     app.next_action = (
         "fix the cause, then run `ec complete` again: it continues from the last finished step "
         "(`ec status` shows the phase)"
@@ -77,6 +79,7 @@ def complete(app: App, metrics_port: int | None) -> None:
 @common_options
 def rollback(app: App) -> None:
     """Undo the active migration's expand; the old version's data stays intact."""
+    app.json_lines = True
     app.next_action = (
         "fix the cause, then run `ec rollback` again: it continues from the last finished step "
         "(`ec status` shows the phase)"

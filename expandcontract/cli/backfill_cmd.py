@@ -12,6 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from expandcontract.backfill import (
     BackfillSettings,
@@ -195,7 +196,7 @@ def status_cmd(app: App, name: str | None) -> None:
 
     def render(console: Console) -> None:
         if not rows:
-            console.print("no backfills recorded")
+            console.print("no backfills recorded", markup=False)
             return
         console.print(status_table(rows))
         for b in rows:
@@ -226,7 +227,8 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
             done += f"/{max(b['rows_estimate'], b['rows_scanned']):,}"
         percent = "" if b["percent"] is None else f"{b['percent']:g}"
         verified = "yes" if b["verified"] else "no"
-        table.add_row(b["name"], b["table"], b["status"], done, percent, verified)
+        cells = (b["name"], b["table"], b["status"], done, percent, verified)
+        table.add_row(*(Text(str(cell)) for cell in cells))  # names are not markup
     return table
 
 
@@ -240,8 +242,8 @@ def _control(verb: str, past: str) -> click.Command:
         row = actions[verb](
             app.settings.require_database_url(), name, ledger_schema=app.settings.ledger_schema
         )
-        app.emit({"ok": True, "backfill": row},
-                 lambda console: console.print(f"backfill {name!r} {past}"))  # fmt: skip
+        said = f"backfill {name!r} {past}"
+        app.emit({"ok": True, "backfill": row}, lambda console: console.print(said, markup=False))
 
     command.help = {
         "pause": "Pause a running backfill before its next batch.",

@@ -46,7 +46,8 @@ _OPTIONS = [
         "--health-url",
         "health_url",
         metavar="URL",
-        help="Health probe: an HTTP URL, healthy on a 2xx answer.",
+        help="Health probe: an http(s) URL, healthy on a 2xx answer (redirects are not "
+        "followed and count as failures; no proxy).",
     ),
     click.option(
         "--health-interval",
@@ -99,7 +100,10 @@ def health_gate(
         raise click.UsageError("give --health-cmd or --health-url, not both")
     if not command and not url:
         return None
-    probe = CommandProbe(command, timeout_s) if command else UrlProbe(str(url), timeout_s)
+    try:
+        probe = CommandProbe(command, timeout_s) if command else UrlProbe(str(url), timeout_s)
+    except ConfigError as exc:  # e.g. a file:// URL
+        raise click.UsageError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from exc
     return HealthGate(probe, interval_s=interval_s, failures=failures)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -58,16 +59,33 @@ def init(app: App) -> None:
     app.emit(data, render)
 
 
+# Every reading opens a connection and runs the status queries: twice a second is plenty.
+MIN_WATCH_S = 0.5
+
+
+def _watch_interval(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    if value is not None and not (MIN_WATCH_S <= value < math.inf):
+        raise click.BadParameter(
+            f"at least {MIN_WATCH_S:g} seconds between readings (each opens a database "
+            f"connection), not {value:g}"
+        )
+    return value
+
+
 @click.command()
 @click.option(
     "--watch",
     "watch_s",
-    type=click.FloatRange(min=0.01),
+    type=float,
+    callback=_watch_interval,
     is_flag=False,
     flag_value=2.0,
     default=None,
     metavar="[SECONDS]",
-    help="Refresh every SECONDS (default 2) until Ctrl-C or the active migration finishes.",
+    help=f"Refresh every SECONDS (default 2, at least {MIN_WATCH_S:g}) until Ctrl-C or the "
+    "active migration finishes.",
 )
 @click.option(
     "--count",
@@ -150,8 +168,8 @@ def status_view(data: dict[str, Any]) -> list[RenderableType]:
     else:
         table = _table("migration", "schema", "phase", "active", "updated")
         for m in data["migrations"]:
-            table.add_row(m["name"], m["base_schema"], m["phase"], "yes" if m["active"] else "",
-                          _when(m["updated_at"]))  # fmt: skip
+            _add_row(table, m["name"], m["base_schema"], m["phase"],
+                     "yes" if m["active"] else "", _when(m["updated_at"]))  # fmt: skip
         out.append(table)
     if data["backfills"]:
         out.append(_backfills(data["backfills"]))
@@ -162,6 +180,11 @@ def status_view(data: dict[str, Any]) -> list[RenderableType]:
 
 def _line(text: str) -> Text:
     return Text(text)  # never markup: names may hold [brackets]
+
+
+def _add_row(table: Table, *cells: object) -> None:
+    """Cells as plain text: a name like `orders[/]` is not rich markup."""
+    table.add_row(*(Text(str(cell)) for cell in cells))
 
 
 def _table(*columns: str) -> Table:
@@ -188,7 +211,7 @@ def _phases(migration: dict[str, Any]) -> Table:
         status = info["status"] if info else "pending"
         stopped_or_running = status in ("running", "failed", "interrupted")
         upcoming = planned.get("next") if planned and stopped_or_running else None
-        table.add_row(phase, status, count, upcoming or "")
+        _add_row(table, phase, status, count, upcoming or "")
     return table
 
 
@@ -202,8 +225,8 @@ def _backfills(backfills: list[dict[str, Any]]) -> Table:
         if b["status"] == "done":
             percent = "100"
         rate = b.get("rows_per_second")
-        table.add_row(
-            b["table"], b["status"] + (" (verified)" if b.get("verified") else ""), rows,
+        _add_row(
+            table, b["table"], b["status"] + (" (verified)" if b.get("verified") else ""), rows,
             percent, "" if rate is None else f"{rate:,.0f}", _eta(b.get("eta_s")),
             b.get("throttle_reason") or "",
         )  # fmt: skip

@@ -42,10 +42,22 @@ MIGRATION_NAME = "0002_widen_amount"
 BACKFILL_TUNING = BackfillSettings(
     blocking_pause_s=0.3, check_interval_s=0.2, clear_checks=1, backoff_min_s=0.1, backoff_max_s=0.4
 )
-TUNING_NOTE = (
-    "the backfill pauses 0.3 s whenever an app query waits on its row locks (demo setting; "
-    "by default 2 s, resumed after two clear checks 1 s apart)"
-)
+
+
+def tuning_note(demo: BackfillSettings, default: BackfillSettings) -> str:
+    """How the demo's backfill yields to the app, next to the defaults (from the settings)."""
+
+    def yields(s: BackfillSettings) -> str:
+        checks = f"{s.clear_checks} clear check{'s' if s.clear_checks != 1 else ''}"
+        return f"{s.blocking_pause_s:g} s, then {checks} every {s.check_interval_s:g} s"
+
+    return (
+        "the backfill pauses whenever an app query waits on its row locks: "
+        f"{yields(demo)} (demo settings; by default {yields(default)})"
+    )
+
+
+TUNING_NOTE = tuning_note(BACKFILL_TUNING, BackfillSettings())
 
 SEED = (
     "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id integer, amount integer NOT NULL,"

@@ -174,6 +174,12 @@ class Engine:
             raise MigrationError(
                 f"unknown --on-failure {on_failure!r}", f"one of {', '.join(ON_FAILURE)}"
             )
+        if health is not None and through in ("switch", "contract"):
+            raise ConfigError(
+                f"a health probe does not watch the switch of `ec apply --phase {through}`: "
+                "under `ec apply` it gates the backfill only",
+                "run `ec apply` (through the backfill), then `ec switch --health-… --watch`",
+            )
         gated = BackfillHealth(health, give_up=on_failure == "rollback") if health else None
         with self._exclusive("ec apply") as runner, health_gated(gated):
             ledger = Ledger(runner, self.settings.ledger_schema)
@@ -201,7 +207,10 @@ class Engine:
                 if "backfill" in wanted and not _done(ledger.phases(record.id), "backfill"):
                     self._backfill(ledger, record, plan)
             except ECError as exc:
-                if on_failure != "rollback" or isinstance(exc, LedgerBusy | RunLockLost):
+                # A refused setting (a plain ConfigError, e.g. a rolling-back health gate with
+                # several backfill workers) is no failure of the migration: no undo.
+                refused = type(exc) is ConfigError
+                if on_failure != "rollback" or refused or isinstance(exc, LedgerBusy | RunLockLost):
                     raise
                 if ledger.phases(record.id).get("switch", {}).get("status") == "done":
                     # The new version is current: apps may depend on it; a person decides.
@@ -273,6 +282,7 @@ class Engine:
                 version_schema=plan.version_schema,
                 old_schema=plan.old_schema,
             )
+            health_gate.forget(ledger, record.id)  # the last run's verdict is not this one's
             return record
         return ledger.start_migration(
             migration.name,

@@ -47,6 +47,8 @@ def contract(
     # through; then each table's trigger turns strict. Contract has not started until
     # then: if this fails, nothing changed and rollback is still possible.
     _settle(ledger, plan)
+    if first:  # the phase starts with them (run_steps announces the phase otherwise)
+        emit("phase", phase="contract", status="started", migration=record.name, steps=len(steps))
     for number, planned in enumerate(first, start=1):
         _turn_strict(ledger, record, plan, planned, before_step, (number, len(steps)))
     run_steps(ledger, record, "contract", rest, before_step=before_step, first=len(first) + 1)

@@ -3,9 +3,16 @@ own when the probe keeps failing.
 
 The whole watch runs under ec's run lock (the caller holds it): no ``ec complete`` can
 contract while the new version is on trial, so a switch back is always possible, and a
-concurrent command fails at once naming this one. Each verdict is recorded in the ledger's
-``meta`` table (``health:<migration id>``, JSON) and, for a switch back, as the switch phase
-``failed`` with the reason, which ``ec status`` shows.
+concurrent command fails at once naming this one. Before each check the watch makes sure it
+still holds the lock: if the lock's session ended (a server restart, a terminated backend) it
+takes the lock again when no other run held it meanwhile; otherwise the watch stops
+(:class:`WatchLockLost`, exit 1) and leaves the new version current without switching back,
+since another ec run may own the database now.
+
+Each verdict is recorded in the ledger's ``meta`` table (``health:<migration id>``, JSON):
+``watching`` as the watch starts (what a killed watch leaves behind), then its outcome, and,
+for a switch back, the switch phase ``failed`` with the reason, which ``ec status`` shows. A
+migration that starts (or starts again after a rollback) has no verdict (:func:`forget`).
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from expandcontract import health
+from expandcontract.engine.backfill import current_run
 from expandcontract.errors import ECError
 from expandcontract.ledger import Ledger, MigrationRecord
+from expandcontract.ledger.lock import RunLockLost
 from expandcontract.observe import emit
 from expandcontract.runner import SafeRunner
 
@@ -34,6 +43,10 @@ class WatchInterrupted(ECError):
     """Ctrl-C during the watch: the new version stays current, unwatched."""
 
     exit_code = 130
+
+
+class WatchLockLost(ECError):
+    """The watch lost ec's run lock to another run: it stopped, the new version current."""
 
 
 def switch_watched(
@@ -58,8 +71,19 @@ def switch_watched(
             "fix what the probe checks (or the probe), then run `ec switch` again",
         )
     switch()
+    record_verdict(runner, ledger, record, "watching", gate, health.Verdict("watching"), None)
     emit("health", stage="watching", seconds=watch_s, interval=gate.interval_s)
-    verdict = health.watch(gate, watch_s)
+    run = current_run.get()
+    keep_lock = (lambda: run.check("the next health check")) if run is not None else None
+    try:
+        verdict = health.watch(gate, watch_s, before_check=keep_lock)
+    except RunLockLost as lost:  # no write, no switch back: the database may be another run's
+        raise WatchLockLost(
+            f"the health watch stopped: {lost.message}; another ec run may own the database "
+            "now, so nothing was switched back: the new version stays current, unwatched",
+            "check with `ec status` which ec run works on this database; once none does, "
+            "`ec switch --back` makes the old version current again if needed",
+        ) from lost
     if verdict.outcome == "passed":
         return record_verdict(runner, ledger, record, "passed", gate, verdict, None)
     if verdict.outcome == "interrupted":
@@ -98,7 +122,8 @@ def record_verdict(
     verdict: health.Verdict,
     why: str | None,
 ) -> dict[str, Any]:
-    """Store the verdict (the last one of this migration) and report it as an event."""
+    """Store the verdict (the last one of this migration) and report it as an event;
+    ``watching`` is stored only."""
     data: dict[str, Any] = {
         "outcome": outcome,
         "probe": gate.probe.kind,
@@ -113,8 +138,14 @@ def record_verdict(
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     ledger.remember(verdict_key(record.id), json.dumps(data))
-    emit("health", stage="verdict", migration=record.name, **data)
+    if outcome != "watching":  # a start, not a verdict: the ``watching`` event says it
+        emit("health", stage="verdict", migration=record.name, **data)
     return data
+
+
+def forget(ledger: Ledger, migration_id: int) -> None:
+    """No verdict for this migration (it starts afresh: its id may be reused)."""
+    ledger.remember(verdict_key(migration_id), "null")
 
 
 def last_verdict(ledger: Ledger, migration_id: int) -> Any:

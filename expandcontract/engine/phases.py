@@ -87,7 +87,8 @@ def run_steps(
     ``first``: the number of the first of them among the phase's steps (progress events)."""
     ledger.set_phase(record.id, phase, "running")
     total = len(steps) + first - 1
-    emit("phase", phase=phase, status="started", migration=record.name, steps=total)
+    if first == 1:  # a phase continued from earlier steps was announced with them
+        emit("phase", phase=phase, status="started", migration=record.name, steps=total)
     for number, planned in enumerate(steps, start=first):
         where = {"phase": phase, "number": number, "of": total, "migration": record.name}
         about = {**where, "description": planned.description, "lock": planned.lock}

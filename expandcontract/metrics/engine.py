@@ -189,11 +189,12 @@ class EngineMetrics:
 
     def _on_health(self, mig: _Migration, event: Event) -> None:
         stage = event.get("stage")
-        if stage in ("before", "watch"):
+        if stage in ("before", "watch", "backfill"):
             mig.healthy = bool(event.get("healthy"))
             mig.health_checks["healthy" if mig.healthy else "unhealthy"] += 1
-        elif stage == "count":
-            mig.health_failures = int(event.get("failures") or 0)
+            # A check before the switch carries no count: a failure there is the first.
+            failures = event.get("failures", 0 if mig.healthy else 1)
+            mig.health_failures = int(failures or 0)
         elif stage == "verdict":
             mig.health_verdict = str(event.get("outcome"))
 

@@ -126,10 +126,11 @@ class TerminalView(_View):
         super().__init__()
         self.console = console
         self.refresh_s = refresh_s
+        # markup=False: descriptions hold names from the database (`orders[/]`, `arr[i]`).
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(bar_width=14),
-            TextColumn("{task.fields[detail]}"),
+            TextColumn("{task.fields[detail]}", markup=False),
             console=console,
             auto_refresh=False,  # redrawn on events: no timer thread
             transient=True,  # the lines say how each backfill ended

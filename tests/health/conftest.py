@@ -3,13 +3,17 @@ and makes another NOT NULL, an engine with fast backfill tuning, probes that fli
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.server
+import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from expandcontract.backfill import BackfillSettings
@@ -124,3 +128,74 @@ def status_server() -> Iterator[StatusServer]:
 
 def current_schema(eng: Engine) -> str:
     return str(eng.status()["current_schema"])
+
+
+class RawServer:
+    """A TCP server on localhost whose every connection ``answer`` serves (request read
+    first): for answers no HTTP server would give (garbage, a trickle). ``hits`` counts them."""
+
+    def __init__(self, answer: Callable[[socket.socket, int], None]) -> None:
+        self.answer = answer
+        self.hits = 0
+        self.closing = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/ready"
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.hits += 1
+            worker = threading.Thread(target=self._serve, args=(conn, self.hits), daemon=True)
+            self.threads.append(worker)
+            worker.start()
+
+    def _serve(self, conn: socket.socket, hit: int) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(4096)
+            self.answer(conn, hit)
+
+    def close(self) -> None:
+        self.closing.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        for thread in list(self.threads):
+            thread.join(timeout=10)
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[Callable[[socket.socket, int], None]], RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(answer: Callable[[socket.socket, int], None]) -> RawServer:
+        servers.append(RawServer(answer))
+        return servers[-1]
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.close()
+
+
+OK_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+
+def terminate_lock_session(url: str, command: str) -> int:
+    """End the session holding ec's run lock for ``command`` (as a server restart or an
+    operator would); returns how many sessions were ended."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+            (f"expandcontract: {command} (%",),
+        ).fetchall()
+        for (pid,) in pids:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                time.sleep(0.01)
+    return len(pids)

@@ -93,13 +93,33 @@ def test_without_rollback_the_backfill_pauses_and_resumes_when_the_probe_recover
         assert new.fetchone() == (ROWS // 3,)
 
 
-def test_a_rolling_back_gate_needs_one_worker(users: EcDatabase, flag: Path) -> None:
+def test_a_rolling_back_gate_needs_one_worker_and_a_refusal_rolls_nothing_back(
+    users: EcDatabase, flag: Path
+) -> None:
     settings = engine(users.url).settings
     two = dataclasses.replace(FAST, workers=2)
     eng = Engine(users.url, settings, backfill=table_backfill(users.url, settings, tuning=two))
-    with pytest.raises(MigrationError) as raised:
+    with pytest.raises(ConfigError) as raised:
         eng.apply(migration(), on_failure="rollback", health=gate(flag))
     assert "needs a backfill with one worker" in raised.value.message
+    assert "rolled back" not in raised.value.message
+    # A refused setting is not a failing migration: the good expand stays, apply resumes.
+    status = eng.status()
+    [active] = [m for m in status["migrations"] if m["active"]]
+    assert active["phases"]["expand"]["status"] == "done"
+    assert engine(users.url).apply(migration())["phases"]["backfill"]["status"] == "done"
+
+
+def test_apply_refuses_a_probe_with_a_phase_it_would_not_watch(
+    users: EcDatabase, flag: Path
+) -> None:
+    for phase in ("switch", "contract"):
+        with pytest.raises(ConfigError) as raised:
+            engine(users.url).apply(migration(), through=phase, health=gate(flag))
+        assert "does not watch the switch" in raised.value.message
+        assert raised.value.hint is not None and "ec switch --health-" in raised.value.hint
+    with users.connect() as conn:  # nothing ran: not even the ledger was created
+        assert conn.execute("SELECT to_regnamespace('expandcontract')").fetchone() == (None,)
 
 
 def probe_ctx() -> Any:

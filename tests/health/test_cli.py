@@ -169,3 +169,31 @@ def test_probe_options_are_checked(ec: Any, flag: Path) -> None:
     assert watch_only.exit_code == 2 and "--watch needs a health probe" in watch_only.output
     back = ec("switch", "--back", "--health-cmd", "true")
     assert back.exit_code == 2 and "not --back" in back.output
+
+
+def test_a_health_url_that_is_not_http_is_a_usage_error(ec: Any) -> None:
+    result = ec("switch", "--health-url", "file:///etc/passwd", "--watch", "1s")
+    assert result.exit_code == 2
+    assert "is not an http:// or https:// URL" in result.output
+
+
+@pytest.mark.parametrize("phase", ["switch", "contract"])
+def test_apply_refuses_a_probe_it_would_not_watch_before_anything_runs(
+    ec: Any, flag: Path, phase: str
+) -> None:
+    result = ec("apply", "h1.yaml", "--phase", phase, "--health-cmd", f"test -f {flag}")
+    assert result.exit_code == 2, result.output
+    assert "does not watch the switch" in result.stderr
+    assert "ec switch --health-… --watch" in result.stderr
+    assert json.loads(ec("status", "--json").stdout)["migrations"] == []
+
+
+def test_the_probe_command_is_shown_and_stored_masked(ec: Any, flag: Path) -> None:
+    assert ec("apply", "h1.yaml").exit_code == 0
+    probe = f"TOKEN=s3cr3t-value test -f {flag}"
+    result = ec("switch", "--health-cmd", probe, *FAST, "--watch", "0.05s")
+    assert result.exit_code == 0, result.output
+    status = json.loads(ec("status", "--json").stdout)
+    assert status["health"]["target"] == f"TOKEN=… test -f {flag}"
+    shown = result.output + ec("status").stdout + json.dumps(status)
+    assert "s3cr3t" not in shown

@@ -119,3 +119,24 @@ def test_the_watch_counts_consecutive_failures(
     verdict = watch(gate, 19.0, stop=FakeStop(clock), clock=lambda: clock[0])
     assert (verdict.outcome, verdict.checks) == (outcome, checks)
     assert verdict.failures == (3 if outcome == "failed" else 0)
+
+
+@pytest.mark.parametrize(
+    ("answers", "outcome", "checks", "failures"),
+    [
+        # Time is up (at check 3) while failing: it goes on until the probe recovers...
+        ([True, True, False, False, True], "passed", 5, 0),
+        ([True, True, False, True], "passed", 4, 0),
+        # ... or fails the allowed consecutive checks: at most that many checks more.
+        ([True, True, False, False, False], "failed", 5, 3),
+        ([True, True, True], "passed", 3, 0),  # healthy when the time is up: done
+    ],
+)
+def test_time_up_while_failing_is_no_pass(
+    answers: list[bool], outcome: str, checks: int, failures: int
+) -> None:
+    clock = [0.0]
+    gate = HealthGate(Scripted(answers, clock), interval_s=1.0, failures=3)
+    # Checks end at 1, 3, 5 (fake) seconds: the 5 s watch is up after the third.
+    verdict = watch(gate, 5.0, stop=FakeStop(clock), clock=lambda: clock[0])
+    assert (verdict.outcome, verdict.checks, verdict.failures) == (outcome, checks, failures)

@@ -5,7 +5,10 @@ holds the run lock so `ec complete` cannot interleave."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +16,30 @@ import psycopg
 import pytest
 
 from expandcontract.engine import health_gate, versions
-from expandcontract.engine.health_gate import SwitchedBack, UnhealthyBeforeSwitch, WatchInterrupted
+from expandcontract.engine.health_gate import (
+    SwitchedBack,
+    UnhealthyBeforeSwitch,
+    WatchInterrupted,
+    WatchLockLost,
+)
 from expandcontract.errors import ECError, LedgerBusy
 from expandcontract.health import CommandProbe, HealthGate, ProbeResult, UrlProbe
-from expandcontract.ledger import Ledger
+from expandcontract.ledger import ExclusiveRun, Ledger
 from expandcontract.ledger.lock import LOST_HINT, LOST_MESSAGE, RunLockLost
 from expandcontract.observe import Event
 from expandcontract.pytest_plugin import EcDatabase
-from tests.health.conftest import NEW_SCHEMA, StatusServer, current_schema, engine
+from tests.health.conftest import (
+    NEW_SCHEMA,
+    OK_ANSWER,
+    RawServer,
+    StatusServer,
+    current_schema,
+    engine,
+    migration,
+    terminate_lock_session,
+)
+
+Serve = Callable[[Callable[[socket.socket, int], None]], RawServer]
 
 
 def command_gate(flag: Path, failures: int = 3) -> HealthGate:
@@ -135,20 +154,114 @@ def test_fewer_failures_than_the_limit_then_recovery_do_not_switch_back(
 
     def observer(event: Event) -> None:
         events.append(event)
-        if event["event"] != "health" or event["stage"] != "watch":
+        if event["event"] != "health":
             return
-        if event["check"] == 1:
-            flag.unlink()
-        elif event["failures"] == 2:  # one short of the limit: recover
+        if event["stage"] == "before":
+            flag.unlink()  # failing from the first check of the watch on
+        elif event["stage"] == "watch" and event["failures"] == 2:  # one short: recover
             flag.touch()
 
     eng = engine(expanded.url, observer)
-    data = eng.switch(health=command_gate(flag, failures=3), watch_s=1.5)
+    # The time is up at once; a watch that is failing then goes on until the probe recovers
+    # or fails the allowed checks: the number of checks is the script's, not the clock's.
+    data = eng.switch(health=command_gate(flag, failures=3), watch_s=0.001)
     assert data["health"]["outcome"] == "passed"
-    healthy = [c["healthy"] for c in watch_checks(events)]
-    assert healthy[:4] == [True, False, False, True] and all(healthy[3:])
-    assert max(c["failures"] for c in watch_checks(events)) == 2
+    assert [c["healthy"] for c in watch_checks(events)] == [False, False, True]
+    assert [c["failures"] for c in watch_checks(events)] == [1, 2, 0]
     assert current_schema(eng) == NEW_SCHEMA
+
+
+def test_an_http_probe_answering_garbage_counts_as_failing_and_switches_back(
+    expanded: EcDatabase, raw_server: Serve
+) -> None:
+    def answer(conn: socket.socket, hit: int) -> None:
+        # Healthy before the switch and for one check, then the port speaks garbage.
+        conn.sendall(OK_ANSWER if hit <= 2 else b"garbage\r\n\r\n")
+
+    server = raw_server(answer)
+    eng = engine(expanded.url)
+    gate = HealthGate(UrlProbe(server.url), interval_s=0.01, failures=2)
+    with pytest.raises(SwitchedBack) as raised:
+        eng.switch(health=gate, watch_s=60)
+    assert "BadStatusLine" in raised.value.message
+    verdict = eng.status()["health"]
+    assert verdict["outcome"] == "switched_back" and verdict["checks"] == 3
+    assert current_schema(eng) == "public"
+
+
+def test_the_watch_takes_its_lock_again_when_only_its_session_ended(
+    expanded: EcDatabase, flag: Path
+) -> None:
+    seen: list[Any] = []
+
+    def observer(event: Event) -> None:
+        if event["event"] != "health" or event["stage"] != "watch":
+            return
+        if event["check"] == 1:
+            seen.append(terminate_lock_session(expanded.url, "ec switch --watch"))
+        elif event["check"] == 2:  # the watch took the lock back before this check
+            try:
+                engine(expanded.url).complete()
+                seen.append("completed during the watch")
+            except LedgerBusy as exc:
+                seen.append(exc)
+            flag.unlink()  # then the probe fails: the switch back needs the lock too
+
+    eng = engine(expanded.url, observer)
+    with pytest.raises(SwitchedBack):
+        eng.switch(health=command_gate(flag, failures=1), watch_s=60)
+    ended, busy = seen
+    assert ended == 1
+    assert isinstance(busy, LedgerBusy) and "ec switch --watch" in busy.message
+    assert current_schema(eng) == "public"
+    assert eng.status()["health"]["outcome"] == "switched_back"
+
+
+def test_the_watch_stops_when_another_run_took_its_lock(expanded: EcDatabase, flag: Path) -> None:
+    events: list[Event] = []
+    with contextlib.ExitStack() as other_run:
+
+        def observer(event: Event) -> None:
+            events.append(event)
+            if event["event"] == "health" and event.get("check") == 1:
+                terminate_lock_session(expanded.url, "ec switch --watch")
+                other_run.enter_context(ExclusiveRun(expanded.url, "expandcontract", "ec other"))
+                flag.unlink()  # failing now: still, nothing may be switched back
+
+        eng = engine(expanded.url, observer)
+        with pytest.raises(WatchLockLost) as raised:
+            eng.switch(health=command_gate(flag, failures=1), watch_s=60)
+    assert raised.value.exit_code == 1
+    message = raised.value.message
+    assert "the health watch stopped: lost ec's run lock" in message
+    assert "another ec run may own the database now" in message
+    assert "nothing was switched back: the new version stays current" in message
+    assert len(watch_checks(events)) == 1  # stopped before its next check
+    assert [e["to"] for e in events if e["event"] == "switch"] == ["new"]
+    status = eng.status()
+    assert status["current_schema"] == NEW_SCHEMA
+    assert status["health"]["outcome"] == "watching"  # the trace of a watch that did not end
+
+
+def test_a_watch_leaves_a_trace_while_it_runs_and_a_restart_clears_the_verdict(
+    expanded: EcDatabase, flag: Path
+) -> None:
+    during: list[Any] = []
+
+    def observer(event: Event) -> None:
+        if event["event"] == "health" and event["stage"] == "watch" and event["check"] == 1:
+            during.append(engine(expanded.url).status()["health"])
+
+    eng = engine(expanded.url, observer)
+    eng.switch(health=command_gate(flag), watch_s=0.001)
+    [watching] = during
+    assert watching["outcome"] == "watching" and watching["checks"] == 0
+    assert eng.status()["health"]["outcome"] == "passed"
+    eng.switch(back=True)
+    eng.rollback()
+    again = eng.apply(migration())  # the same migration id, started afresh
+    assert again["phases"]["backfill"]["status"] == "done"
+    assert eng.status()["health"] is None
 
 
 def test_unhealthy_before_the_switch_switches_nothing(expanded: EcDatabase, flag: Path) -> None:

@@ -191,7 +191,7 @@ def test_replica_lag_is_shown_while_the_lag_throttle_holds_the_backfill(
     assert value(final, "ec_backfill_rows_updated_total", **b) == 300
 
 
-def test_ec_apply_metrics_port_serves_the_run_while_it_is_blocked(
+def test_ec_apply_metrics_port_on_every_address_serves_the_run_while_it_is_blocked(
     seeded: EcDatabase, tmp_path: Path
 ) -> None:
     (tmp_path / "widen.yaml").write_text(json.dumps({"operations": [WIDEN]}))
@@ -201,13 +201,15 @@ def test_ec_apply_metrics_port_serves_the_run_while_it_is_blocked(
     ec = str(Path(sys.executable).with_name("ec"))
     proc = subprocess.Popen(
         [ec, "apply", "widen.yaml", "--phase", "expand", "--metrics-port", "0",
-         "--lock-timeout", "200ms", "-d", seeded.url],
+         "--metrics-host", "0.0.0.0", "--lock-timeout", "200ms", "-d", seeded.url],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert proc.stderr is not None
         url = next(line.split(" ", 1)[1].strip() for line in proc.stderr
                    if line.startswith("metrics: "))  # fmt: skip
+        assert url.startswith("http://0.0.0.0:"), url  # every address: scraped via loopback
+        url = url.replace("0.0.0.0", "127.0.0.1", 1)
         series = _scrape_until(url, lambda s: s.get(("ec_blocking_sessions", (
             ("migration", "widen"), ("phase", "expand")))) == 1)  # fmt: skip
         assert value(series, "ec_blocker_info", application="long-report") == 1
@@ -241,5 +243,5 @@ def test_a_metrics_port_in_use_is_refused_in_one_line(seeded: EcDatabase) -> Non
         port = str(taken.getsockname()[1])
         result = CliRunner().invoke(cli, ["complete", "--metrics-port", port, "-d", seeded.url])
     assert result.exit_code != 0
-    assert f"cannot serve metrics on port {port}" in result.output
+    assert f"cannot serve metrics on port {port} (127.0.0.1)" in result.output  # the default
     assert "internal error" not in result.output

@@ -70,3 +70,21 @@ def test_the_engine_registry_is_empty_before_any_migration_and_escapes_names() -
     series, _ = parse(metrics.render())
     assert value(series, "ec_phase_duration_seconds", migration='odd "name"') == 10.0
     assert value(series, "ec_migration_status", status="running") == 1
+
+
+def test_health_checks_set_the_consecutive_failures_gauge_from_every_stage() -> None:
+    metrics = EngineMetrics(clock=lambda: 100.0)
+    metrics({"event": "migration", "name": "m", "status": "started", "ts": 90.0})
+
+    def check(stage: str, healthy: bool, **count: int) -> float:
+        metrics({"event": "health", "stage": stage, "healthy": healthy, "probe": "command",
+                 "target": "t", "ts": 95.0, **count})  # fmt: skip
+        series, _ = parse(metrics.render())
+        return value(series, "ec_health_consecutive_failures", migration="m")
+
+    assert check("before", False) == 1  # the check before a switch carries no count
+    assert check("before", True) == 0
+    assert check("watch", False, failures=1) == 1
+    assert check("watch", False, failures=2) == 2
+    assert check("watch", True, failures=0) == 0
+    assert check("backfill", False, failures=3) == 3

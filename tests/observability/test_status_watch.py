@@ -128,22 +128,39 @@ def test_signature_ignores_what_moves_by_itself() -> None:
 def test_watch_on_a_pipe_prints_a_block_only_when_something_changed(seeded: EcDatabase) -> None:
     engine(seeded.url).apply(migration("quiet", WIDEN), through="expand")
     result = CliRunner().invoke(
-        cli, ["status", "--watch", "0.01", "--count", "3", "-d", seeded.url],
+        cli, ["status", "--watch", "0.5", "--count", "2", "-d", seeded.url],
         catch_exceptions=False,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert result.output.count("-- ") == 1  # three readings, one state
+    assert result.output.count("-- ") == 1  # two readings, one state
     assert "active migration quiet in phase expand" in result.output
     many = CliRunner().invoke(
-        cli, ["status", "--watch", "0.01", "--count", "3", "--json", "-d", seeded.url]
+        cli, ["status", "--watch", "0.5", "--count", "2", "--json", "-d", seeded.url]
     )
     readings = [json.loads(line) for line in many.output.splitlines()]
-    assert len(readings) == 3 and all(r["migration"] == "quiet" for r in readings)
+    assert len(readings) == 2 and all(r["migration"] == "quiet" for r in readings)
 
 
 def test_count_needs_watch(seeded: EcDatabase) -> None:
     result = CliRunner().invoke(cli, ["status", "--count", "2", "-d", seeded.url])
     assert result.exit_code == 2 and "--count needs --watch" in result.output
+
+
+def test_watch_refreshes_at_most_twice_a_second(seeded: EcDatabase) -> None:
+    def watch_every(seconds: str | None) -> Any:
+        watch = "--watch" if seconds is None else f"--watch={seconds}"
+        return CliRunner().invoke(
+            cli, ["status", watch, "--count", "1", "--json", "-d", seeded.url]
+        )
+
+    for too_often in ("0.49", "0", "nan", "inf"):
+        refused = watch_every(too_often)
+        assert refused.exit_code == 2, (too_often, refused.output)
+        assert "at least 0.5 seconds between readings" in refused.output
+    for accepted in ("0.5", "3600", None):  # None: the default, every 2 s
+        shown = watch_every(accepted)
+        assert shown.exit_code == 0, (accepted, shown.output)
+        assert json.loads(shown.output)["ok"] is True  # one reading (--count 1): no wait
 
 
 @pytest.fixture
@@ -186,7 +203,7 @@ def test_watch_follows_a_migration_across_phases_until_it_finishes(
     eng: Engine = engine(seeded.url)
     change = migration("followed", WIDEN, INDEX)
     eng.apply(change, through="expand")
-    proc, next_line = lines_of("status", "--watch", "0.05", "--json", "-d", seeded.url)
+    proc, next_line = lines_of("status", "--watch", "0.5", "--json", "-d", seeded.url)
     seen: list[tuple[Any, ...]] = []
 
     def read_until(done: Any) -> None:
@@ -247,7 +264,7 @@ def test_watch_on_a_terminal_redraws_in_place_within_80_columns(seeded: EcDataba
 
 
 def test_ctrl_c_ends_a_watch_normally(seeded: EcDatabase, lines_of: Any) -> None:
-    proc, next_line = lines_of("status", "--watch", "0.05", "--json", "-d", seeded.url)
+    proc, next_line = lines_of("status", "--watch", "0.5", "--json", "-d", seeded.url)
     assert json.loads(next_line())["initialized"] is False
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0

@@ -112,6 +112,11 @@ def test_rollback_json_and_a_failure_end_with_a_result_line(users: EcDatabase) -
     assert last["event"] == "result" and last["ok"] is False
     assert "no active migration" in last["error"] and last["hint"]
 
+    unreadable = ec(users, "apply", "missing.yaml", "--json")  # fails before any work starts
+    assert unreadable.exit_code != 0
+    (last,) = json_lines(unreadable)  # still one JSON line: the result
+    assert last["event"] == "result" and last["ok"] is False and "missing.yaml" in last["error"]
+
 
 def test_apply_on_a_terminal_shows_lines_and_a_live_bar_within_80_columns(
     users: EcDatabase,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 from urllib.parse import parse_qs, urlparse
 
 import psycopg
@@ -23,41 +26,70 @@ from expandcontract.servers.local import find_bindir
 START = "from expandcontract.cli import main; main()"
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", START, "server", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+class Served:
+    """An `ec server` process whose output threads read line by line into queues: a reader
+    never waits on a pipe the server has already drained into a buffer."""
 
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", START, "server", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()  # stdout; None at its end
+        self.errors: list[str | None] = []  # None at its end
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self._readers = [
+            threading.Thread(
+                target=self._read, args=(self.process.stdout, self.lines.put), daemon=True
+            ),
+            threading.Thread(
+                target=self._read, args=(self.process.stderr, self.errors.append), daemon=True
+            ),
+        ]
+        for reader in self._readers:
+            reader.start()
 
-def _read_until(process: subprocess.Popen[str], marker: str, limit_s: float = 120) -> str:
-    """stdout up to the first line containing ``marker`` (the server prints it once ready)."""
-    assert process.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    seen = ""
-    deadline = time.monotonic() + limit_s
-    while marker not in seen:
-        assert process.poll() is None, f"ec server exited early: {process.stderr.read()}"  # type: ignore[union-attr]
-        assert time.monotonic() < deadline, f"no {marker!r} from ec server: {seen!r}"
-        if selector.select(timeout=1):
-            seen += process.stdout.readline()
-    selector.close()
-    return seen
+    @staticmethod
+    def _read(stream: IO[str], keep: Callable[[str | None], None]) -> None:
+        for line in stream:
+            keep(line)
+        keep(None)
 
+    def read_until(self, marker: str, limit_s: float = 120) -> str:
+        """stdout up to the first line containing ``marker`` (the server prints it once ready)."""
+        seen = ""
+        deadline = time.monotonic() + limit_s
+        while marker not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {marker!r} from ec server: {seen!r}"
+            try:
+                line = self.lines.get(timeout=min(left, 1.0))
+            except queue.Empty:
+                continue
+            assert line is not None, f"ec server exited early: {self.stderr()}"
+            seen += line
+        return seen
 
-def _stop(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    process.send_signal(signal.SIGTERM)
-    try:
-        out, err = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise
-    return process.returncode, out, err
+    def stderr(self) -> str:
+        return "".join(line for line in self.errors if line is not None)
+
+    def stop(self) -> tuple[int, str, str]:
+        """SIGTERM, then the exit code, the rest of stdout and all of stderr."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        finally:
+            for reader in self._readers:
+                reader.join(timeout=10)
+        rest = "".join(iter(self.lines.get_nowait, None))  # the readers ended: None is queued
+        return self.process.returncode, rest, self.stderr()
 
 
 def _assert_gone(url: str) -> None:
@@ -69,31 +101,31 @@ def _assert_gone(url: str) -> None:
 
 
 def test_server_prints_a_url_serves_it_and_stops_on_sigterm() -> None:
-    process = _start("--database", "try_ec")
+    server = Served("--database", "try_ec")
     try:
-        out = _read_until(process, "export EC_DATABASE_URL=")
+        out = server.read_until("export EC_DATABASE_URL=")
         url = out.split("export EC_DATABASE_URL='", 1)[1].split("'", 1)[0]
         assert "(embedded) is running" in out
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT current_database(), 6 * 7").fetchone() == ("try_ec", 42)
     finally:
-        code, _, err = _stop(process)
+        code, _, err = server.stop()
     assert code == 0, err
     assert "server stopped; its data is removed" in err
     _assert_gone(url)
 
 
 def test_server_json_is_one_line_with_the_url() -> None:
-    process = _start("--json")
+    server = Served("--json")
     try:
-        line = _read_until(process, "\n")
+        line = server.read_until("\n")
         data = json.loads(line)
         assert data["ok"] is True and data["server"] == "embedded" and data["database"] == "ec"
         assert data["server_version_num"] >= 140000
         with psycopg.connect(data["url"]) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("ec",)
     finally:
-        code, rest, err = _stop(process)
+        code, rest, err = server.stop()
     assert code == 0, err
     assert rest == ""  # the JSON line is all it prints
     _assert_gone(data["url"])
@@ -110,9 +142,9 @@ def test_port_is_refused_where_the_server_cannot_take_one() -> None:
 @pytest.mark.skipif(find_bindir() is None, reason="no PostgreSQL binaries on this machine")
 def test_local_server_listens_on_the_port_asked_for() -> None:
     port = _free_port()
-    process = _start("--server", "local", "--port", str(port))
+    server = Served("--server", "local", "--port", str(port))
     try:
-        out = _read_until(process, "export EC_DATABASE_URL=")
+        out = server.read_until("export EC_DATABASE_URL=")
         url = out.split("export EC_DATABASE_URL='", 1)[1].split("'", 1)[0]
         assert "(local) is running" in out
         assert parse_qs(urlparse(url).query)["port"] == [str(port)]
@@ -120,7 +152,7 @@ def test_local_server_listens_on_the_port_asked_for() -> None:
         with psycopg.connect(tcp) as conn:
             assert conn.execute("SELECT current_setting('port')::int").fetchone() == (port,)
     finally:
-        code, _, err = _stop(process)
+        code, _, err = server.stop()
     assert code == 0, err
     _assert_gone(url)
 

@@ -1,5 +1,6 @@
 """External health probe: the application's own SLO can stop the backfill. An HTTP URL
-(2xx = healthy) or a shell command (exit 0 = healthy); errors and timeouts count as unhealthy.
+(2xx = healthy) or a shell command (exit 0 = healthy); errors, timeouts and a probe that
+raises count as unhealthy.
 
 Under ``ec apply --health-…`` a :class:`HealthPolicy` is in effect (from the backfill's
 settings): the probe runs at most once per ``interval_s`` (the governor samples more often;
@@ -17,7 +18,7 @@ from collections.abc import Callable
 
 from expandcontract.backfill.errors import BackfillFailed
 from expandcontract.backfill.throttles.base import ProbeContext, Reading
-from expandcontract.health import CommandProbe, Probe, ProbeResult, UrlProbe
+from expandcontract.health import CommandProbe, Probe, ProbeResult, UrlProbe, checked
 from expandcontract.observe import emit
 
 
@@ -62,7 +63,7 @@ class Tracking:
             and self.clock() - self.last_at < policy.interval_s
         ):
             return self.last
-        result = probe.check()
+        result = checked(probe)  # a probe that raises is a failing probe
         self.failures = 0 if result.healthy else self.failures + 1
         self.last, self.last_at = reading(result), self.clock()
         if policy is None:
