@@ -119,6 +119,10 @@ def user_facing(exc: BaseException, settings: Settings) -> ECError | None:
     ) or connection_lost_error(exc)
 
 
+# Commands whose --json output is JSON lines ending with a result line (cli/progress_view.py).
+JSON_LINES_COMMANDS = frozenset({"apply", "complete", "rollback"})
+
+
 def common_options(fn: F) -> F:
     """Add the shared options and turn ECError into one clear line plus a hint."""
 
@@ -126,12 +130,16 @@ def common_options(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(**params: Any) -> Any:
         flags, json_output = pop_shared(params)
+        command = click.get_current_context().command.name
         try:
             settings = Settings.load(flags)
         except ECError as exc:
-            App(Settings(), json_output=json_output).fail(exc)
+            early = App(Settings(), json_output=json_output)
+            early.json_lines = command in JSON_LINES_COMMANDS
+            early.fail(exc)
         _configure_logging(settings.verbose)
         app = App(settings, json_output=json_output)
+        app.json_lines = command in JSON_LINES_COMMANDS
         try:
             return fn(app, **params)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):

@@ -46,7 +46,6 @@ def apply(
     metrics_port: int | None,
 ) -> None:
     """Apply a migration (default: expand + backfill, both versions live). Re-run to resume."""
-    app.json_lines = True
     migration = load(file)
     app.next_action = (
         "ec records every finished step: fix the cause, then run "
@@ -66,7 +65,6 @@ def apply(
 @common_options
 def complete(app: App, metrics_port: int | None) -> None:
     """Contract the active migration: only once its backfill is verified."""
-    app.json_lines = True
     app.next_action = (
         "fix the cause, then run `ec complete` again: it continues from the last finished step "
         "(`ec status` shows the phase)"
@@ -79,7 +77,6 @@ def complete(app: App, metrics_port: int | None) -> None:
 @common_options
 def rollback(app: App) -> None:
     """Undo the active migration's expand; the old version's data stays intact."""
-    app.json_lines = True
     app.next_action = (
         "fix the cause, then run `ec rollback` again: it continues from the last finished step "
         "(`ec status` shows the phase)"

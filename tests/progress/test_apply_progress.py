@@ -117,6 +117,12 @@ def test_rollback_json_and_a_failure_end_with_a_result_line(users: EcDatabase) -
     (last,) = json_lines(unreadable)  # still one JSON line: the result
     assert last["event"] == "result" and last["ok"] is False and "missing.yaml" in last["error"]
 
+    Path("pyproject.toml").write_text("[tool.expandcontract]\nno_such_setting = 1\n")
+    misconfigured = ec(users, "apply", "0001_widen.yaml", "--json")  # fails reading settings
+    assert misconfigured.exit_code == 2
+    (last,) = json_lines(misconfigured)
+    assert last["event"] == "result" and last["ok"] is False and "no_such_setting" in last["error"]
+
 
 def test_apply_on_a_terminal_shows_lines_and_a_live_bar_within_80_columns(
     users: EcDatabase,
