@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -102,3 +103,18 @@ def concurrently(*work: Callable[[], None]) -> None:
         t.join()
     if errors:
         raise errors[0]
+
+
+def terminate_lock_session(url: str, command: str) -> int:
+    """End the session holding ec's run lock for ``command`` (as a server restart or an
+    operator would); returns how many sessions were ended."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+            (f"expandcontract: {command} (%",),
+        ).fetchall()
+        for (pid,) in pids:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                time.sleep(0.01)
+    return len(pids)

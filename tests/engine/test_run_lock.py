@@ -19,27 +19,18 @@ from expandcontract.engine.backfill import table_backfill
 from expandcontract.ledger import ExclusiveRun
 from expandcontract.ledger.lock import RunLockLost
 from expandcontract.pytest_plugin import EcDatabase
-from tests.engine.harness import Session, engine, migration, schema_shape
+from tests.engine.harness import (
+    Session,
+    engine,
+    migration,
+    schema_shape,
+    terminate_lock_session,
+)
 from tests.runner.restartable import RestartableServer, restartable  # noqa: F401
 
 WIDEN = {"alter_column": {"table": "t", "column": "v", "type": "bigint", "up": "v::bigint",
                           "down": "v::integer"}}  # fmt: skip
 ROWS = 60_000
-
-
-def _kill_lock_holder(url: str, command: str) -> int:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        pids = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
-            (f"expandcontract: {command} (%",),
-        ).fetchall()
-        for (pid,) in pids:
-            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
-                time.sleep(0.01)
-    return len(pids)
 
 
 def _batches(url: str) -> int:
@@ -96,7 +87,7 @@ def test_apply_stops_when_another_run_took_its_lock_and_that_run_works(
     before = _seed(ec_db.url)
     thread, outcome = _in_background(lambda: _slow_engine(ec_db.url).apply(migration("w", WIDEN)))
     _wait_for_batches(ec_db.url, 2)
-    assert _kill_lock_holder(ec_db.url, "ec apply") == 1
+    assert terminate_lock_session(ec_db.url, "ec apply") == 1
     # Another run takes the free lock at once (and stamps the ledger).
     with ExclusiveRun(ec_db.url, "expandcontract", "ec status-check"):
         thread.join(timeout=60)
@@ -117,7 +108,7 @@ def test_apply_takes_its_lock_again_when_only_its_session_ended(ec_db: EcDatabas
     _seed(ec_db.url)
     thread, outcome = _in_background(lambda: _slow_engine(ec_db.url).apply(migration("w", WIDEN)))
     _wait_for_batches(ec_db.url, 2)
-    assert _kill_lock_holder(ec_db.url, "ec apply") == 1
+    assert terminate_lock_session(ec_db.url, "ec apply") == 1
     thread.join(timeout=120)
     assert "error" not in outcome, outcome.get("error")
     assert Session(ec_db.url, "public_w").rows("SELECT count(*) FROM t WHERE v = id") == [(ROWS,)]
@@ -152,7 +143,7 @@ def test_a_lost_lock_never_triggers_an_automatic_rollback(ec_db: EcDatabase) -> 
     def lose_lock(phase: str, step: Any) -> None:
         if phase == "expand" and step.key.endswith("views") and not lost:
             lost.append(step.key)
-            _kill_lock_holder(ec_db.url, "ec apply")
+            terminate_lock_session(ec_db.url, "ec apply")
             with ExclusiveRun(ec_db.url, "expandcontract", "ec other"):
                 pass  # another run came and went
 
@@ -179,7 +170,7 @@ def test_nothing_is_written_once_another_run_held_the_lock_after_the_backfill(
 
     def then_lose(*args: Any, **kwargs: Any) -> Any:
         result = real(*args, **kwargs)
-        assert _kill_lock_holder(ec_db.url, "ec apply") == 1
+        assert terminate_lock_session(ec_db.url, "ec apply") == 1
         with ExclusiveRun(ec_db.url, "expandcontract", "ec other"):
             pass  # another run came and went: the run generation moved on
         return result

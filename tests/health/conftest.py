@@ -8,12 +8,10 @@ import dataclasses
 import http.server
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from expandcontract.backfill import BackfillSettings
@@ -184,18 +182,3 @@ def raw_server() -> Iterator[Callable[[Callable[[socket.socket, int], None]], Ra
 
 
 OK_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-
-
-def terminate_lock_session(url: str, command: str) -> int:
-    """End the session holding ec's run lock for ``command`` (as a server restart or an
-    operator would); returns how many sessions were ended."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        pids = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
-            (f"expandcontract: {command} (%",),
-        ).fetchall()
-        for (pid,) in pids:
-            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
-                time.sleep(0.01)
-    return len(pids)

@@ -28,6 +28,7 @@ from expandcontract.ledger import ExclusiveRun, Ledger
 from expandcontract.ledger.lock import LOST_HINT, LOST_MESSAGE, RunLockLost
 from expandcontract.observe import Event
 from expandcontract.pytest_plugin import EcDatabase
+from tests.engine.harness import terminate_lock_session
 from tests.health.conftest import (
     NEW_SCHEMA,
     OK_ANSWER,
@@ -36,7 +37,6 @@ from tests.health.conftest import (
     current_schema,
     engine,
     migration,
-    terminate_lock_session,
 )
 
 Serve = Callable[[Callable[[socket.socket, int], None]], RawServer]
