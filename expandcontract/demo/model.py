@@ -15,7 +15,9 @@ from typing import Any
 
 @dataclasses.dataclass(frozen=True)
 class Query:
-    """One app query: when it started (seconds since the run began), how long it took."""
+    """One app query: when it started (seconds since the run began), how long it took.
+    Recorded at the resolution the report keeps (see :func:`measured_query`), so a run read
+    back from the report's data gives the same numbers as the run itself."""
 
     start_s: float
     ms: float
@@ -24,6 +26,11 @@ class Query:
     @property
     def end_s(self) -> float:
         return self.start_s + self.ms / 1000
+
+
+def measured_query(start_s: float, ms: float, error: str | None) -> Query:
+    """A query at the report's resolution: start to 0.1 ms, latency to 0.01 ms."""
+    return Query(round(start_s * 1000, 1) / 1000, round(ms, 2), error)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,8 +93,9 @@ class Run:
         data: dict[str, Any] = {
             "name": self.name,
             "title": self.title,
-            "duration_s": round(self.duration_s, 3),
-            "change_s": round(self.change_s, 3),
+            # Unrounded: a run read back from the report derives the very same summary.
+            "duration_s": self.duration_s,
+            "change_s": self.change_s,
             "summary": self.summary(),
             "markers": [dataclasses.asdict(m) for m in self.markers],
             "notes": self.notes,

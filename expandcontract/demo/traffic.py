@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from expandcontract.demo.model import Query
+from expandcontract.demo.model import Query, measured_query
 from expandcontract.dsn import to_psycopg
 from expandcontract.errors import ECError
 
@@ -145,7 +145,7 @@ class AppTraffic:
 
     def _record(self, started: float, error: str | None) -> None:
         ended = time.perf_counter()
-        query = Query(started - self._started, (ended - started) * 1000, error)
+        query = measured_query(started - self._started, (ended - started) * 1000, error)
         with self._lock:
             self.queries.append(query)
 

@@ -6,6 +6,7 @@ from expandcontract.demo.model import (
     Query,
     Run,
     failures_per_column,
+    measured_query,
     percentile,
     worst_in_flight,
 )
@@ -73,3 +74,14 @@ def test_json_round_trip_keeps_every_query_and_marker() -> None:
     assert back.markers == run.markers
     assert [q.error for q in back.queries] == [q.error for q in run.queries]
     assert "queries" not in run.as_json()
+
+
+def test_a_run_read_back_from_its_json_gives_the_same_summary_at_any_rounding_edge() -> None:
+    # 2.6551 s prints as 2.66, but stored as 2.655 it would read back as 2.65; latencies are
+    # kept at the report's resolution from the start, so they read back exactly.
+    queries = [measured_query(0.00049, 1478.449, None), measured_query(1.23456, 0.3349, "E: x")]
+    run = Run("naive", "t", queries, [], duration_s=2.6551, change_s=1.5151)
+    again = Run.from_json(run.as_json(queries=True))
+    assert again.summary() == run.summary()
+    assert run.summary()["run_s"] == 2.66 and run.summary()["change_s"] == 1.52
+    assert again.queries == run.queries
