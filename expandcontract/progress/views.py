@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import abc
 import json
 import threading
 import time
@@ -36,7 +37,7 @@ from expandcontract.progress.model import (
 _TONES = {"info": "", "good": "green", "warn": "yellow", "bad": "bold red"}
 
 
-class _View:
+class _View(abc.ABC):
     """Shared: a narrator, a lock (events may come from a backfill's thread), a context."""
 
     def __init__(self) -> None:
@@ -55,8 +56,9 @@ class _View:
         with self._lock:
             self._show(event, self.narrator.feed(event))
 
+    @abc.abstractmethod
     def _show(self, event: Event, changes: list[Change]) -> None:
-        raise NotImplementedError
+        """Render one event and the state changes it caused (each view its own way)."""
 
 
 def _batch_of(event: Event) -> str | None:
